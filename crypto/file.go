@@ -1,0 +1,59 @@
+package crypto
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile writes data to path with mode perm (exactly, whatever the
+// umask). Without force it refuses to touch an existing file and says to use
+// --force; with force it replaces the file atomically (a temporary file in
+// the same directory, renamed over it).
+func WriteFile(path string, data []byte, perm os.FileMode, force bool) error {
+	if !force {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists: use --force to overwrite it", path)
+		}
+		if err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+		if err := writeAndClose(f, data, perm); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	if err := writeAndClose(f, data, perm); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeAndClose sets f's mode to perm, writes data, syncs and closes f.
+func writeAndClose(f *os.File, data []byte, perm os.FileMode) error {
+	err := f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,101 @@
+package crypto
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// sessionCacheSize is how many resumption tickets a client keeps: one
+// server per tunnel, a few spare for reconnects to other addresses.
+const sessionCacheSize = 8
+
+// ServerTLSConfig returns the server's TLS configuration: TLS 1.3 only,
+// NextProtos [ALPN], the server's certificate, and client certificates
+// required and verified against ca (ClientAuth RequireAndVerifyClientCert).
+//
+// Its VerifyConnection checks the client's leaf again on every handshake,
+// resumed ones included (where VerifyPeerCertificate is skipped): it must
+// have ExtKeyUsage ClientAuth (or "any", or no ExtKeyUsage at all) and be
+// within its validity now; on a resumed session it must still chain to ca,
+// which may have changed since the ticket was issued. Set session ticket
+// keys (see DeriveKey) on the result so that a restarted server can resume
+// its clients' sessions.
+func ServerTLSConfig(cert tls.Certificate, ca *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		NextProtos:   []string{ALPN},
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    ca,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyClient(cs, ca, time.Now())
+		},
+	}
+}
+
+// verifyClient is the server's VerifyConnection at time now.
+func verifyClient(cs tls.ConnectionState, ca *x509.CertPool, now time.Time) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("client sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	name := leaf.Subject.CommonName
+	if !clientUsageOK(leaf) {
+		return fmt.Errorf("client certificate %q is not for client authentication (its extended key usage lacks clientAuth)", name)
+	}
+	if now.Before(leaf.NotBefore) {
+		return fmt.Errorf("client certificate %q is not valid before %v", name, leaf.NotBefore.UTC())
+	}
+	if now.After(leaf.NotAfter) {
+		return fmt.Errorf("client certificate %q expired at %v", name, leaf.NotAfter.UTC())
+	}
+	if cs.DidResume {
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{
+			Roots:         ca,
+			Intermediates: inter,
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		if err != nil {
+			return fmt.Errorf("resumed session: client certificate %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// clientUsageOK reports whether cert may authenticate a client: it has
+// ExtKeyUsage ClientAuth or Any, or no ExtKeyUsage at all.
+func clientUsageOK(cert *x509.Certificate) bool {
+	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range cert.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientTLSConfig returns the client's TLS configuration: TLS 1.3 only,
+// NextProtos [ALPN], the client's certificate, the server verified against
+// ca for serverName, and a session cache (LRU of 8) so that reconnects
+// resume. serverName may be "": quic-go then takes it from the host that
+// is dialled (crypto/tls alone would refuse to verify without one).
+func ClientTLSConfig(cert tls.Certificate, ca *x509.CertPool, serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		NextProtos:         []string{ALPN},
+		Certificates:       []tls.Certificate{cert},
+		RootCAs:            ca,
+		ServerName:         serverName,
+		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+	}
+}
