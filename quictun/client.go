@@ -1,0 +1,372 @@
+package quictun
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/quictun/quictun/device"
+)
+
+// Client is one end of a tunnel: it dials the server, keeps its device, and
+// redials when the connection is lost.
+type Client struct {
+	cfg      ClientConfig
+	log      *slog.Logger
+	instance string
+
+	// maxDatagram is the largest datagram payload we send (our packet size
+	// sets it); only the device reader touches it after setup.
+	maxDatagram int
+	// mtuLimit is the largest packet we ask the server to send in one
+	// piece (TUN): what our datagrams carry, capped by --mtu.
+	mtuLimit int
+
+	dev      device.Device // set once by the first successful exchange
+	assigned Assignment    // what the server assigned the first time
+	conn     atomic.Pointer[quic.Conn]
+	frag     fragmenter
+	icmp     *rateLimiter
+	logRL    *rateLimiter
+	wg       sync.WaitGroup
+
+	// Counters of the tunnel (all connections of this client).
+	Counters
+}
+
+// NewClient checks cfg. Call Run to connect.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Server == "" {
+		return nil, errors.New("client: no server address")
+	}
+	if cfg.TLS == nil {
+		return nil, errors.New("client: no TLS config")
+	}
+	if cfg.SetupDevice == nil {
+		return nil, errors.New("client: no SetupDevice")
+	}
+	if cfg.PacketSize < MinPacketSize {
+		return nil, fmt.Errorf("packet size %d is below QUIC's minimum of %d", cfg.PacketSize, MinPacketSize)
+	}
+	var id [8]byte
+	_, _ = crand.Read(id[:])
+	c := &Client{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		instance:    hex.EncodeToString(id[:]),
+		maxDatagram: MaxDatagramPayload(cfg.PacketSize),
+		mtuLimit:    TUNMTU(cfg.PacketSize),
+		icmp:        newRateLimiter(100, 200),
+		logRL:       newRateLimiter(1, 10),
+	}
+	if cfg.MTU > 0 {
+		c.mtuLimit = min(c.mtuLimit, cfg.MTU)
+	}
+	return c, nil
+}
+
+// Device returns the device once the first connection has set it up (nil before).
+func (c *Client) Device() device.Device { return c.dev }
+
+// Run connects and carries traffic until ctx is done (it then closes the
+// connection with an application close and returns nil) or an error a
+// redial cannot fix (a *PermanentError, or giving up after MaxRetries).
+// The caller closes the device after Run returns; Wait then waits for the
+// device reader.
+func (c *Client) Run(ctx context.Context) error {
+	failures := 0
+	lastState := ""
+	for {
+		up, err := c.connectOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var pe *PermanentError
+		if errors.As(err, &pe) {
+			return err
+		}
+		if up {
+			failures = 0
+		} else {
+			failures++
+		}
+		state := "connection lost"
+		if !up {
+			state = "server unreachable"
+		}
+		if state != lastState {
+			c.log.Warn(state+"; redialling", "server", c.cfg.Server, "err", errString(err))
+			lastState = state
+		} else {
+			c.log.Debug("redial failed", "server", c.cfg.Server, "err", errString(err), "attempt", failures)
+		}
+		if up {
+			lastState = ""
+		}
+		if c.cfg.MaxRetries > 0 && failures > c.cfg.MaxRetries {
+			return fmt.Errorf("gave up after %d failed attempts to reach %s: %w", failures, c.cfg.Server, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff(failures)):
+		}
+	}
+}
+
+// Wait waits for the device reader, which ends once the device is closed.
+func (c *Client) Wait() { c.wg.Wait() }
+
+// backoff returns the pause before redial n: exponential from 100 ms,
+// capped at 1 s so a returning server is found quickly, with ±25% jitter.
+func backoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(n, 4)
+	d = min(d, time.Second)
+	return d*3/4 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// connectOnce dials, runs the control exchange, and carries traffic until
+// the connection ends. up reports whether the tunnel came up.
+func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
+	raddr, err := net.ResolveUDPAddr("udp", c.cfg.Server)
+	if err != nil {
+		return false, fmt.Errorf("resolve server %q: %w", c.cfg.Server, err)
+	}
+	laddr := ":0"
+	if raddr.IP.To4() == nil {
+		laddr = "[::]:0"
+	}
+	udp, err := listenUDP(laddr, c.log)
+	if err != nil {
+		return false, err
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer tr.Close()
+	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout)
+	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	conn, err := tr.Dial(dctx, raddr, c.cfg.TLS, qc)
+	if err != nil {
+		return false, classifyDialError(err, c.cfg.Server)
+	}
+	stopOnCancel := context.AfterFunc(ctx, func() { conn.CloseWithError(CloseNormal, "client stopping") })
+	defer stopOnCancel()
+	stream, err := c.exchange(dctx, conn)
+	if err != nil {
+		conn.CloseWithError(CloseProtocol, "setup failed")
+		return false, err
+	}
+	cancel()
+	c.conn.Store(conn)
+	defer c.conn.CompareAndSwap(conn, nil)
+	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
+		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
+	go c.controlLoop(conn, stream)
+	c.inboundLoop(conn)
+	err = context.Cause(conn.Context())
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseReplaced {
+		c.log.Warn("the server replaced this connection with a newer one of the same identity: is the same certificate in use twice?")
+	}
+	if ctx.Err() == nil {
+		c.log.Warn("tunnel down", "reason", closeReason(err))
+	}
+	return true, err
+}
+
+// exchange runs the control exchange: hello → config (or error) → set up
+// the device the first time → ready.
+func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, error) {
+	stream, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open control stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
+	defer stop()
+	hello := &controlMsg{Type: msgHello, Version: ProtocolVersion, Instance: c.instance}
+	if c.cfg.Mode != 0 {
+		hello.Mode = c.cfg.Mode.String()
+	}
+	hello.MTU = c.mtuLimit
+	if err := writeControl(stream, hello); err != nil {
+		return nil, err
+	}
+	m, err := readControl(stream)
+	if err != nil {
+		return nil, classifyDialError(err, c.cfg.Server)
+	}
+	switch m.Type {
+	case msgError:
+		return nil, &PermanentError{Msg: "server refused: " + m.Message}
+	case msgConfig:
+	default:
+		return nil, fmt.Errorf("expected config from the server, got %q", m.Type)
+	}
+	a, err := assignmentOf(m)
+	if err != nil {
+		return nil, &PermanentError{Msg: "server sent an unusable config", Err: err}
+	}
+	if c.cfg.Mode != 0 && a.Mode != c.cfg.Mode {
+		return nil, &PermanentError{Msg: fmt.Sprintf("the server runs in %s mode but --mode %s was given: use --mode %s or leave --mode out", a.Mode, c.cfg.Mode, a.Mode)}
+	}
+	if a.Mode == device.TUN {
+		a.MTU = min(a.MTU, c.mtuLimit)
+	}
+	if c.dev == nil {
+		dev, err := c.cfg.SetupDevice(a)
+		if err != nil {
+			return nil, &PermanentError{Msg: "set up the device", Err: err}
+		}
+		c.dev, c.assigned = dev, a
+		c.wg.Add(1)
+		go c.readDevice()
+	} else if !slices.Equal(a.Addresses, c.assigned.Addresses) || a.Mode != c.assigned.Mode {
+		c.log.Warn("the server assigned other addresses than before; the device keeps the old ones until restart",
+			"old", fmtPrefixes(c.assigned.Addresses), "new", fmtPrefixes(a.Addresses))
+	}
+	if err := writeControl(stream, &controlMsg{Type: msgReady}); err != nil {
+		return nil, err
+	}
+	stop()
+	return stream, nil
+}
+
+// assignmentOf checks and converts a config message.
+func assignmentOf(m *controlMsg) (Assignment, error) {
+	mode, err := device.ParseKind(m.Mode)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if m.Version != ProtocolVersion {
+		return Assignment{}, fmt.Errorf("protocol version %d (we speak %d)", m.Version, ProtocolVersion)
+	}
+	if m.MTU < 576 || m.MTU > 65535 {
+		return Assignment{}, fmt.Errorf("MTU %d out of range", m.MTU)
+	}
+	return Assignment{Mode: mode, MTU: m.MTU, Addresses: m.Addresses, Gateways: m.Gateways, Routes: m.Routes, Name: m.Name}, nil
+}
+
+// controlLoop reads control messages from the server after setup.
+func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
+	for {
+		m, err := readControl(stream)
+		if err != nil {
+			return
+		}
+		switch m.Type {
+		case msgGoAway:
+			c.log.Info("server going away", "reason", m.Message)
+		default:
+			c.log.Debug("ignoring control message", "type", m.Type)
+		}
+	}
+}
+
+// inboundLoop writes the packets the server sends into the device until
+// the connection ends.
+func (c *Client) inboundLoop(conn *quic.Conn) {
+	reasm := newReassembler(0, 0)
+	var bufs [1][]byte
+	ctx := conn.Context()
+	for {
+		dg, err := conn.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
+		if !ok {
+			continue
+		}
+		bufs[0] = pkt
+		if _, err := c.dev.Write(bufs[:], 0); err != nil {
+			c.DropDeviceError.Add(1)
+			if c.logRL.allow(time.Now()) {
+				c.log.Warn("device write failed", "device", c.dev.Name(), "err", err)
+			}
+			continue
+		}
+		c.RxPackets.Add(1)
+		c.RxBytes.Add(uint64(len(pkt)))
+	}
+}
+
+// readDevice sends what the device reads to the server over the current
+// connection; with none, packets are dropped (and counted), as on any
+// lossy link. It ends when the device is closed.
+func (c *Client) readDevice() {
+	defer c.wg.Done()
+	batch := max(c.dev.BatchSize(), 1)
+	size := headroom + max(c.assigned.MTU, TAPMTU+22)
+	bufs := make([][]byte, batch)
+	sizes := make([]int, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	var scratch [maxFragments][]byte
+	for i := range scratch {
+		scratch[i] = make([]byte, c.maxDatagram)
+	}
+	icmpBuf := make([]byte, 1280)
+	tap := c.dev.Kind() == device.TAP
+	mss := tapMSS(c.cfg.PacketSize)
+	for {
+		n, err := c.dev.Read(bufs, sizes, headroom)
+		if err != nil {
+			if !errors.Is(err, device.ErrClosed) {
+				c.log.Error("device read failed", "device", c.dev.Name(), "err", err)
+			}
+			return
+		}
+		conn := c.conn.Load()
+		for i := 0; i < n; i++ {
+			if conn == nil {
+				c.DropNoConn.Add(1)
+				continue
+			}
+			pkt := bufs[i][headroom : headroom+sizes[i]]
+			if tap {
+				clampMSSFrame(pkt, mss)
+			} else if len(pkt) > c.maxDatagram-packetHeaderLen {
+				if info, ok := parseIP(pkt); ok && mustNotSplit(info, c.maxDatagram-packetHeaderLen) {
+					c.TooBig.Add(1)
+					c.answerTooBig(pkt, icmpBuf)
+					continue
+				}
+			}
+			_ = sendPacket(conn, bufs[i][headroom-packetHeaderLen:headroom+sizes[i]], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
+		}
+	}
+}
+
+// answerTooBig writes an ICMP "too big" for pkt into the device.
+func (c *Client) answerTooBig(pkt, out []byte) {
+	if !c.icmp.allow(time.Now()) {
+		return
+	}
+	n, ok := buildTooBig(out, pkt, c.maxDatagram-packetHeaderLen)
+	if !ok {
+		return
+	}
+	var bufs [1][]byte
+	bufs[0] = out[:n]
+	_, _ = c.dev.Write(bufs[:], 0)
+}

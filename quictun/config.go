@@ -1,0 +1,183 @@
+package quictun
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/quictun/quictun/device"
+)
+
+// Defaults, filled in by ServerConfig.withDefaults and ClientConfig.withDefaults.
+const (
+	// DefaultPacketSize is the QUIC packet size used from the first packet
+	// on and kept as the floor after migrations: a 1500-byte link carries it
+	// over IPv4 and IPv6 (1500 − 40 − 8).
+	DefaultPacketSize = 1452
+	// MinPacketSize is the smallest packet size QUIC allows.
+	MinPacketSize = 1200
+	// DefaultKeepalive is well under the 30 s after which many NATs forget
+	// an idle UDP mapping.
+	DefaultKeepalive = 10 * time.Second
+	// DefaultIdleTimeout is how long without a packet from the peer before
+	// it is considered dead.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultQueueLen is the length of a session's outbound queue on the server.
+	DefaultQueueLen = 1024
+	// TAPMTU is the MTU of TAP devices: hosts on a bridged LAN keep 1500.
+	TAPMTU = 1500
+)
+
+// MaxDatagramPayload returns the largest DATAGRAM payload quic-go accepts
+// at the given packet size (its conservative estimate: packet size − 37).
+func MaxDatagramPayload(packetSize int) int { return packetSize - 37 }
+
+// TUNMTU returns the TUN device MTU that lets a full-size packet fit one
+// datagram (with our 1-byte header) at the given QUIC packet size.
+func TUNMTU(packetSize int) int { return MaxDatagramPayload(packetSize) - packetHeaderLen }
+
+// ServerConfig configures a Server. The zero value of each optional field
+// is documented next to it.
+type ServerConfig struct {
+	// Mode is TUN (a router) or TAP (a learning switch). Required; the
+	// device given to Serve must be of this kind.
+	Mode device.Kind
+	// TLS is the server's TLS config with mutual authentication
+	// (crypto.ServerTLSConfig). Required.
+	TLS *tls.Config
+	// Listen is the UDP address to listen on, e.g. "0.0.0.0:4433". Required.
+	Listen string
+	// Networks are the server's own tunnel addresses with their prefix
+	// (its --ip). A client address from a certificate or the pool gets the
+	// prefix length of the network that contains it. TUN mode: required.
+	Networks []netip.Prefix
+	// Pools hand addresses to clients whose certificate has none (--pool).
+	// Nil: such clients are refused.
+	Pools []netip.Prefix
+	// Routes are pushed to every client to install via its device (--route).
+	Routes []netip.Prefix
+	// MTU is the device MTU announced to clients (TUN). 0: TUNMTU(PacketSize).
+	// TAP mode always uses TAPMTU and splits frames that do not fit.
+	MTU int
+	// PacketSize is the QUIC packet size (InitialPacketSize). 0: DefaultPacketSize.
+	PacketSize int
+	// Keepalive is the keepalive period. 0: DefaultKeepalive.
+	Keepalive time.Duration
+	// IdleTimeout detects a dead client. 0: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// QueueLen bounds each session's outbound queue. 0: DefaultQueueLen.
+	QueueLen int
+	// AddRoutes, when set, is called with the networks a client's
+	// certificate routes behind it (URI SANs), to route them via the
+	// device; the returned undo runs when the client leaves. Nil: the
+	// server's kernel is not told about them (the hub still forwards them).
+	AddRoutes func(routes []netip.Prefix) (undo func() error, err error)
+	// StatelessResetKey, when set, lets clients of a crashed and restarted
+	// server notice at once (derive it from the server's key). Nil: no resets.
+	StatelessResetKey *quic.StatelessResetKey
+	// Logger receives the server's logs. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.PacketSize == 0 {
+		c.PacketSize = DefaultPacketSize
+	}
+	if c.MTU == 0 {
+		c.MTU = TUNMTU(c.PacketSize)
+	}
+	if c.Mode == device.TAP {
+		c.MTU = TAPMTU
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = DefaultQueueLen
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// ClientConfig configures a Client. The zero value of each optional field
+// is documented next to it.
+type ClientConfig struct {
+	// Server is the server's "host:port". Required.
+	Server string
+	// TLS is the client's TLS config (crypto.ClientTLSConfig). Required.
+	TLS *tls.Config
+	// Mode, when set, is the mode the client insists on; the server refuses
+	// a mismatch. 0: whatever the server runs.
+	Mode device.Kind
+	// MTU, when set, caps the device MTU (and tells the server the largest
+	// packet to send us). 0: the server's.
+	MTU int
+	// PacketSize is the QUIC packet size. 0: DefaultPacketSize.
+	PacketSize int
+	// Keepalive is the keepalive period. 0: DefaultKeepalive.
+	Keepalive time.Duration
+	// IdleTimeout detects a dead server. 0: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// SetupDevice is called once, after the first successful exchange with
+	// the server, to open and configure the device from what the server
+	// assigned. Required.
+	SetupDevice func(Assignment) (device.Device, error)
+	// MaxRetries is how many failed dials in a row the client accepts before
+	// giving up. 0: never give up.
+	MaxRetries int
+	// Logger receives the client's logs. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.PacketSize == 0 {
+		c.PacketSize = DefaultPacketSize
+	}
+	if c.Keepalive == 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Assignment is what the server tells a client to configure.
+type Assignment struct {
+	// Mode is the server's mode; the device must be of this kind.
+	Mode device.Kind
+	// MTU is the device MTU to set.
+	MTU int
+	// Addresses are the client's tunnel addresses with prefix length.
+	Addresses []netip.Prefix
+	// Gateways are the server's tunnel addresses.
+	Gateways []netip.Addr
+	// Routes are to be installed via the device.
+	Routes []netip.Prefix
+	// Name is the client's identity as the server sees it.
+	Name string
+}
+
+// quicConfig returns the quic-go config both ends use.
+func quicConfig(packetSize int, keepalive, idle time.Duration) *quic.Config {
+	return &quic.Config{
+		EnableDatagrams:       true,
+		InitialPacketSize:     uint16(packetSize),
+		KeepAlivePeriod:       keepalive,
+		MaxIdleTimeout:        idle,
+		HandshakeIdleTimeout:  3 * time.Second,
+		MaxIncomingStreams:    4,
+		MaxIncomingUniStreams: -1,
+	}
+}

@@ -1,0 +1,101 @@
+package quictun
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Application error codes sent in QUIC CONNECTION_CLOSE frames
+// (docs/PROTOCOL.md).
+const (
+	// CloseNormal: an orderly close (a client or server stopping).
+	CloseNormal quic.ApplicationErrorCode = 0x0
+	// CloseReplaced: a newer connection of the same identity replaced this one.
+	CloseReplaced quic.ApplicationErrorCode = 0x1
+	// CloseProtocol: the peer broke the control protocol.
+	CloseProtocol quic.ApplicationErrorCode = 0x2
+	// CloseRefused: the server refused the client (see the error message
+	// sent on the control stream before the close).
+	CloseRefused quic.ApplicationErrorCode = 0x3
+	// CloseShutdown: the server is shutting down; clients should redial.
+	CloseShutdown quic.ApplicationErrorCode = 0x4
+)
+
+// PermanentError is an error a redial cannot fix: the client gives up
+// and returns it from Run. The message says what to do.
+type PermanentError struct {
+	Msg string
+	Err error
+}
+
+func (e *PermanentError) Error() string {
+	if e.Err == nil {
+		return e.Msg
+	}
+	return e.Msg + ": " + e.Err.Error()
+}
+
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// TLS alerts (RFC 8446) that say the server did not accept our certificate.
+var certAlerts = map[uint8]string{
+	42:  "bad certificate",
+	43:  "unsupported certificate",
+	44:  "certificate revoked",
+	45:  "certificate expired",
+	46:  "certificate unknown",
+	48:  "unknown certificate authority",
+	49:  "access denied",
+	116: "certificate required",
+}
+
+// classifyDialError turns a dial error into a PermanentError when retrying
+// cannot help (certificates on either side), and otherwise returns it as is.
+func classifyDialError(err error, server string) error {
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.ErrorCode.IsCryptoError() {
+		alert := uint8(te.ErrorCode - 0x100)
+		if !te.Remote {
+			// We refused the server's certificate.
+			return &PermanentError{Msg: explainServerCertError(err, server)}
+		}
+		if what, ok := certAlerts[alert]; ok {
+			return &PermanentError{Msg: fmt.Sprintf(
+				"the server %s rejected our certificate (%s): is --cert signed by the CA the server trusts (its --ca), valid, and made for a client?", server, what)}
+		}
+		return &PermanentError{Msg: fmt.Sprintf("TLS handshake with %s failed (alert %d)", server, alert), Err: err}
+	}
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseRefused {
+		return &PermanentError{Msg: "server refused: " + ae.ErrorMessage}
+	}
+	return err
+}
+
+// explainServerCertError says why we did not accept the server's certificate.
+func explainServerCertError(err error, server string) string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ua):
+		return fmt.Sprintf("the certificate of %s is not signed by our CA (x509: certificate signed by unknown authority): check --ca", server)
+	case errors.As(err, &hn):
+		return fmt.Sprintf("the certificate of %s is not valid for that name (%v): dial a host it names, or set --server-name", server, hn)
+	case errors.As(err, &ci):
+		return fmt.Sprintf("the certificate of %s is not acceptable (%v)", server, ci)
+	}
+	// quic-go may flatten the error into a string; recognise the usual texts.
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "unknown authority"):
+		return fmt.Sprintf("the certificate of %s is not signed by our CA (x509: certificate signed by unknown authority): check --ca", server)
+	case strings.Contains(s, "certificate is valid for"), strings.Contains(s, "doesn't contain any IP SANs"):
+		return fmt.Sprintf("the certificate of %s is not valid for the dialled name (%s): dial a host it names, or set --server-name", server, s)
+	}
+	return fmt.Sprintf("could not verify the certificate of %s: %s", server, s)
+}

@@ -1,0 +1,122 @@
+package quictun
+
+// Inbound: QUIC → device, on the server.
+//
+//	ReceiveDatagram ──► header / reassembly ──► TUN: source must be the client's ──► device.Write
+//	                                        │                                    └► another client's queue
+//	                                        └─► TAP: learn source MAC ──► device / another client / flood
+
+import (
+	"time"
+
+	"github.com/quictun/quictun/device"
+)
+
+// inboundLoop receives the session's datagrams and delivers them. It must
+// never wait on anything slow: quic-go drops datagrams beyond 128 queued.
+func (ss *session) inboundLoop() {
+	s := ss.srv
+	reasm := newReassembler(0, 0)
+	ctx := ss.conn.Context()
+	for {
+		dg, err := ss.conn.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
+		if !ok {
+			continue
+		}
+		ss.RxPackets.Add(1)
+		ss.RxBytes.Add(uint64(len(pkt)))
+		if s.mode == device.TAP {
+			s.inboundTAP(ss, pkt)
+		} else {
+			s.inboundTUN(ss, pkt)
+		}
+	}
+}
+
+// decodeDatagram returns the packet a datagram carries: the rest of a
+// PACKET datagram, or a packet completed by a FRAGMENT. ok is false when
+// there is nothing to deliver yet (or the datagram was bad: counted).
+func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok bool) {
+	if len(dg) < 1 {
+		c.DropMalformed.Add(1)
+		return nil, false
+	}
+	switch dg[0] & dgTypeMask {
+	case dgTypePacket:
+		return dg[packetHeaderLen:], len(dg) > packetHeaderLen
+	case dgTypeFragment:
+		p, err := reasm.add(dg, time.Now())
+		if err != nil {
+			c.DropMalformed.Add(1)
+			return nil, false
+		}
+		if p == nil {
+			return nil, false
+		}
+		c.Reassembled.Add(1)
+		return p, true
+	}
+	c.DropMalformed.Add(1)
+	return nil, false
+}
+
+// inboundTUN checks that a client's packet comes from one of its own
+// addresses, then delivers it to the device or, when another client owns
+// the destination, to that client.
+func (s *Server) inboundTUN(ss *session, pkt []byte) {
+	info, ok := parseIP(pkt)
+	if !ok {
+		ss.DropMalformed.Add(1)
+		return
+	}
+	if info.src.IsLinkLocalUnicast() || info.dst.IsLinkLocalMulticast() {
+		// The client kernel's own link chatter (IPv6 router solicitations
+		// from its link-local address): not for the hub, not spoofing.
+		ss.DropNoRoute.Add(1)
+		return
+	}
+	if owner, ok := s.routes.lookup(info.src); !ok || owner != ss {
+		ss.DropSpoofed.Add(1)
+		if s.logRL.allow(time.Now()) {
+			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.src, "dst", info.dst)
+		}
+		return
+	}
+	if dst, ok := s.routes.lookup(info.dst); ok && dst.ready.Load() {
+		if dst == ss {
+			ss.DropNoRoute.Add(1) // to itself: a routing loop
+			return
+		}
+		s.sendTUN(dst, s.bufs.copyOf(pkt, ss), info)
+		return
+	}
+	s.writeDevice(pkt, &ss.Counters)
+}
+
+// inboundTAP learns where a client's frame came from and switches it.
+func (s *Server) inboundTAP(ss *session, pkt []byte) {
+	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	if !ok {
+		ss.DropMalformed.Add(1)
+		return
+	}
+	now := time.Now()
+	s.macs.learn(srcMAC, ss, now)
+	if !dstMAC.isMulticast() {
+		if dst, ok := s.macs.lookup(dstMAC, now); ok {
+			switch dst {
+			case ss:
+			case s.local:
+				s.writeDevice(pkt, &ss.Counters)
+			default:
+				dst.enqueue(s.bufs.copyOf(pkt, ss))
+			}
+			return
+		}
+	}
+	s.flood(s.bufs.copyOf(pkt, ss), ss)
+}

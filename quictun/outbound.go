@@ -1,0 +1,248 @@
+package quictun
+
+// Outbound: device → QUIC, on the server.
+//
+//	readDevice ──► forwardTUN (dst IP → session) ─┬─► session.queue ──► sendLoop ──► SendDatagram
+//	           └─► forwardTAP (dst MAC → session, │                       └► split into fragments
+//	                           or flood)          └─► too big: ICMP back to the origin
+
+import (
+	"errors"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/quictun/quictun/device"
+)
+
+// readDevice reads the server's device and hands each packet to the
+// session that owns its destination. It ends when the device is closed.
+func (s *Server) readDevice() {
+	defer s.wg.Done()
+	batch := max(s.dev.BatchSize(), 1)
+	pbs := make([]*packetBuf, batch)
+	bufs := make([][]byte, batch)
+	sizes := make([]int, batch)
+	for i := range pbs {
+		pbs[i] = s.bufs.get()
+		bufs[i] = pbs[i].data
+	}
+	for {
+		n, err := s.dev.Read(bufs, sizes, headroom)
+		if err != nil {
+			if !errors.Is(err, device.ErrClosed) {
+				s.log.Error("device read failed; the server stops forwarding", "device", s.dev.Name(), "err", err)
+				s.cancel()
+			}
+			return
+		}
+		for i := 0; i < n; i++ {
+			pb := pbs[i]
+			pb.n = sizes[i]
+			pbs[i] = s.bufs.get()
+			bufs[i] = pbs[i].data
+			if s.mode == device.TAP {
+				s.forwardTAP(pb, nil)
+			} else {
+				s.forwardTUN(pb)
+			}
+		}
+	}
+}
+
+// forwardTUN routes a packet read from the device to the client that owns
+// its destination.
+func (s *Server) forwardTUN(pb *packetBuf) {
+	info, ok := parseIP(pb.packet())
+	if !ok {
+		s.Counters.DropMalformed.Add(1)
+		s.bufs.put(pb)
+		return
+	}
+	dst, ok := s.routes.lookup(info.dst)
+	if !ok || !dst.ready.Load() {
+		s.Counters.DropNoRoute.Add(1)
+		s.bufs.put(pb)
+		return
+	}
+	s.sendTUN(dst, pb, info)
+}
+
+// sendTUN queues pb for dst, unless it is larger than dst takes in one
+// piece and must not be split: then the origin gets an ICMP "too big".
+func (s *Server) sendTUN(dst *session, pb *packetBuf, info ipInfo) {
+	if pb.n > dst.peerMTU && mustNotSplit(info, dst.peerMTU) {
+		s.tooBig(pb, dst.peerMTU)
+		s.bufs.put(pb)
+		return
+	}
+	dst.enqueue(pb)
+}
+
+// mustNotSplit reports whether a packet too big for mtu is answered with
+// ICMP rather than split into fragments: IPv4 with DF, and IPv6 when the
+// MTU is one IPv6 accepts (Linux ignores a Packet Too Big below 1280).
+func mustNotSplit(info ipInfo, mtu int) bool {
+	if info.version == 4 {
+		return info.df
+	}
+	return mtu >= 1280
+}
+
+// tooBig answers pb with an ICMP "too big" (rate-limited), written into
+// the device when pb came from it, else sent back to its origin session.
+func (s *Server) tooBig(pb *packetBuf, mtu int) {
+	s.Counters.TooBig.Add(1)
+	if !s.icmp.allow(time.Now()) {
+		return
+	}
+	out := s.bufs.get()
+	n, ok := buildTooBig(out.data[headroom:], pb.packet(), mtu)
+	if !ok {
+		s.bufs.put(out)
+		return
+	}
+	out.n = n
+	if pb.origin == nil {
+		s.writeDevice(out.packet(), &s.Counters)
+		s.bufs.put(out)
+		return
+	}
+	pb.origin.enqueue(out)
+}
+
+// writeDevice writes one packet into the server's device.
+func (s *Server) writeDevice(pkt []byte, c *Counters) {
+	var bufs [1][]byte
+	bufs[0] = pkt
+	if _, err := s.dev.Write(bufs[:], 0); err != nil {
+		c.DropDeviceError.Add(1)
+		if s.logRL.allow(time.Now()) {
+			s.log.Warn("device write failed", "device", s.dev.Name(), "err", err)
+		}
+	}
+}
+
+// forwardTAP switches a frame from the device (from == nil) or from a
+// session (the hub path): learn its source, then send it to the port that
+// owns its destination, or flood it.
+func (s *Server) forwardTAP(pb *packetBuf, from *session) {
+	pkt := pb.packet()
+	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	if !ok {
+		s.Counters.DropMalformed.Add(1)
+		s.bufs.put(pb)
+		return
+	}
+	now := time.Now()
+	port := from
+	if from == nil {
+		port = s.local
+		clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
+	}
+	s.macs.learn(srcMAC, port, now)
+	if !dstMAC.isMulticast() {
+		if dst, ok := s.macs.lookup(dstMAC, now); ok {
+			switch {
+			case dst == port:
+				s.bufs.put(pb) // already on its segment
+			case dst == s.local:
+				s.writeDevice(pkt, &from.Counters)
+				s.bufs.put(pb)
+			default:
+				dst.enqueue(pb)
+			}
+			return
+		}
+	}
+	s.flood(pb, from)
+}
+
+// flood sends a broadcast, multicast or unknown-unicast frame to every
+// port but the one it came from.
+func (s *Server) flood(pb *packetBuf, from *session) {
+	if from != nil {
+		s.writeDevice(pb.packet(), &from.Counters)
+	}
+	var arr [16]*session
+	targets := s.readySessions(arr[:0], from)
+	for _, t := range targets {
+		t.enqueue(s.bufs.copyOf(pb.packet(), from))
+	}
+	s.bufs.put(pb)
+}
+
+// tapMSS is the TCP MSS that keeps a TCP segment in an Ethernet frame
+// (with a VLAN tag, over IPv6) within one datagram at packetSize.
+func tapMSS(packetSize int) int {
+	return MaxDatagramPayload(packetSize) - packetHeaderLen - 18 - 40 - 20
+}
+
+// sendLoop drains the session's queue into its connection. It is the only
+// goroutine that calls SendDatagram for the session, so its blocking is
+// the session's own backpressure.
+func (ss *session) sendLoop() {
+	var frag [maxFragments][]byte
+	for i := range frag {
+		frag[i] = make([]byte, ss.maxDatagram)
+	}
+	done := ss.conn.Context().Done()
+	for {
+		select {
+		case <-done:
+			return
+		case pb := <-ss.queue:
+			err := sendPacket(ss.conn, pb.data[headroom-packetHeaderLen:headroom+pb.n], &ss.maxDatagram,
+				&ss.srv.frag, frag[:], &ss.Counters)
+			ss.srv.bufs.put(pb)
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sendPacket sends one packet, whose 1-byte header slot is dg[0], as a
+// datagram, or split into fragments when it does not fit. It returns an
+// error only when the connection is gone.
+func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *fragmenter, scratch [][]byte, c *Counters) error {
+	n := len(dg) - packetHeaderLen
+	if len(dg) <= *maxDatagram {
+		dg[0] = dgTypePacket
+		err := conn.SendDatagram(dg)
+		if err == nil {
+			c.TxPackets.Add(1)
+			c.TxBytes.Add(uint64(n))
+			return nil
+		}
+		var tl *quic.DatagramTooLargeError
+		if !errors.As(err, &tl) {
+			c.DropSendError.Add(1)
+			return err
+		}
+		*maxDatagram = int(tl.MaxDatagramPayloadSize)
+	}
+	for i := range scratch {
+		scratch[i] = scratch[i][:cap(scratch[i])]
+	}
+	k, err := f.split(dg[packetHeaderLen:], *maxDatagram, scratch)
+	if err != nil {
+		c.DropSendError.Add(1)
+		return nil
+	}
+	for _, piece := range scratch[:k] {
+		if err := conn.SendDatagram(piece); err != nil {
+			c.DropSendError.Add(1)
+			var tl *quic.DatagramTooLargeError
+			if errors.As(err, &tl) {
+				*maxDatagram = int(tl.MaxDatagramPayloadSize)
+				return nil
+			}
+			return err
+		}
+	}
+	c.Fragmented.Add(1)
+	c.TxPackets.Add(1)
+	c.TxBytes.Add(uint64(n))
+	return nil
+}

@@ -1,0 +1,492 @@
+package quictun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/device"
+)
+
+// controlTimeout bounds the control exchange after the handshake.
+const controlTimeout = 10 * time.Second
+
+// Server is the hub: one device, many clients.
+type Server struct {
+	cfg  ServerConfig
+	log  *slog.Logger
+	dev  device.Device
+	mode device.Kind
+	tr   *quic.Transport
+	udp  *udpConn
+	ln   *quic.Listener
+	bufs *bufPool
+
+	routes *routeTable[*session] // TUN: tunnel addresses and client routes → session
+	macs   *macTable[*session]   // TAP: MAC → session, or local for the device
+	local  *session              // TAP: the port that stands for the device
+	leases Leases
+	frag   fragmenter // fragment ids, shared by all senders
+	icmp   *rateLimiter
+	logRL  *rateLimiter
+
+	// Counters of the device side: packets read from the device that no
+	// session owns, and the like.
+	Counters Counters
+
+	mu       sync.Mutex
+	sessions map[string]*session // by identity name; guarded by mu
+	closed   bool                // guarded by mu
+
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewServer checks cfg and opens the UDP socket (so a port in use fails
+// before any device is touched). Call Serve to run it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Mode != device.TUN && cfg.Mode != device.TAP {
+		return nil, errors.New("server: no mode")
+	}
+	if cfg.TLS == nil {
+		return nil, errors.New("server: no TLS config")
+	}
+	if cfg.PacketSize < MinPacketSize {
+		return nil, fmt.Errorf("packet size %d is below QUIC's minimum of %d", cfg.PacketSize, MinPacketSize)
+	}
+	mode := cfg.Mode
+	if mode == device.TUN && len(cfg.Networks) == 0 {
+		return nil, errors.New("a TUN server needs its own tunnel address (--ip), e.g. 10.77.0.1/24")
+	}
+	for _, p := range cfg.Pools {
+		if networkOf(cfg.Networks, p.Addr()) == (netip.Prefix{}) && mode == device.TUN {
+			return nil, fmt.Errorf("--pool %s is outside the server's networks (--ip): clients must get addresses the server can reach", p)
+		}
+	}
+	if max := TUNMTU(cfg.PacketSize); mode == device.TUN && cfg.MTU > max {
+		return nil, fmt.Errorf("MTU %d is larger than a datagram can carry at packet size %d (at most %d)", cfg.MTU, cfg.PacketSize, max)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		mode:     mode,
+		routes:   new(routeTable[*session]),
+		macs:     newMACTable[*session](0, 0),
+		local:    &session{name: "(local device)"},
+		leases:   newMemLeases(),
+		icmp:     newRateLimiter(100, 200),
+		logRL:    newRateLimiter(1, 10),
+		sessions: make(map[string]*session),
+		bufs:     newBufPool(max(cfg.MTU, TAPMTU+22)),
+	}
+	udp, err := listenUDP(cfg.Listen, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.udp = udp
+	s.tr = &quic.Transport{Conn: udp, StatelessResetKey: cfg.StatelessResetKey}
+	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout)
+	ln, err := s.tr.Listen(cfg.TLS, qc)
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr returns the UDP address the server listens on.
+func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
+
+// Serve runs the server on dev until ctx is done or Close is called. It
+// returns nil after a clean shutdown. The caller closes dev after Serve
+// returns; Wait then waits for the device reader.
+func (s *Server) Serve(ctx context.Context, dev device.Device) error {
+	if dev.Kind() != s.mode {
+		return fmt.Errorf("device %s is a %s device, the server runs in %s mode", dev.Name(), dev.Kind(), s.mode)
+	}
+	s.dev = dev
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	defer s.cancel()
+	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
+		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
+	s.wg.Add(2)
+	go s.readDevice()
+	go s.ageMACs()
+	for {
+		conn, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			s.shutdown()
+			if s.ctx.Err() != nil || errors.Is(err, quic.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// Close stops the server: every client gets an application close
+// (CloseShutdown) so it knows at once.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	return nil
+}
+
+// shutdown closes every session and the transport and waits for all
+// goroutines except the device reader's, which ends when the caller closes
+// the device.
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	var all []*session
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.conn.CloseWithError(CloseShutdown, "server shutting down")
+	}
+	s.ln.Close()
+	s.tr.Close()
+}
+
+// Wait waits until every goroutine of the server has ended. The device
+// reader ends only once the device is closed.
+func (s *Server) Wait() { s.wg.Wait() }
+
+// ageMACs expires the TAP switch's table.
+func (s *Server) ageMACs() {
+	defer s.wg.Done()
+	if s.mode != device.TAP {
+		return
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.macs.expire(now)
+		}
+	}
+}
+
+// handle runs one client connection from handshake to close.
+func (s *Server) handle(conn *quic.Conn) {
+	remote := conn.RemoteAddr().String()
+	certs := conn.ConnectionState().TLS.PeerCertificates
+	if len(certs) == 0 {
+		conn.CloseWithError(CloseProtocol, "no client certificate")
+		return
+	}
+	id, err := qcrypto.IdentityOf(certs[0])
+	if err != nil {
+		s.log.Warn("client certificate unusable", "remote", remote, "err", err)
+		conn.CloseWithError(CloseRefused, "certificate unusable: "+err.Error())
+		return
+	}
+	log := s.log.With("peer", id.Name, "remote", remote)
+	ss, err := s.admit(conn, id, log)
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) {
+			log.Warn("client refused", "reason", re.Message)
+		} else if conn.Context().Err() == nil {
+			log.Warn("client setup failed", "err", err)
+		}
+		return
+	}
+	ss.run()
+	s.remove(ss)
+	reason := context.Cause(conn.Context())
+	log.Info("client disconnected", append([]any{"reason", closeReason(reason)}, countersAttrs(&ss.Counters)...)...)
+}
+
+// admit runs the control exchange and registers the session. On a refusal
+// it has told the client why and closed the connection.
+func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (*session, error) {
+	ctx, cancel := context.WithTimeout(conn.Context(), controlTimeout)
+	defer cancel()
+	stream, err := conn.AcceptStream(ctx)
+	if err != nil {
+		conn.CloseWithError(CloseProtocol, "no control stream")
+		return nil, fmt.Errorf("accept control stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
+	defer stop()
+	hello, err := readControl(stream)
+	if err != nil {
+		conn.CloseWithError(CloseProtocol, "bad hello")
+		return nil, err
+	}
+	refuse := func(code, format string, args ...any) (*session, error) {
+		msg := fmt.Sprintf(format, args...)
+		_ = writeControl(stream, &controlMsg{Type: msgError, Code: code, Message: msg})
+		stream.Close()
+		conn.CloseWithError(CloseRefused, msg)
+		return nil, &RemoteError{Code: code, Message: msg}
+	}
+	if hello.Type != msgHello {
+		conn.CloseWithError(CloseProtocol, "expected hello")
+		return nil, fmt.Errorf("expected hello, got %q", hello.Type)
+	}
+	if hello.Version < 1 {
+		return refuse(codeVersion, "protocol version %d is not supported (this server speaks %d)", hello.Version, ProtocolVersion)
+	}
+	if hello.Mode != "" && hello.Mode != s.mode.String() {
+		return refuse(codeModeMismatch, "the server runs in %s mode but the client asked for %s (--mode): use --mode %s or leave --mode out",
+			s.mode, hello.Mode, s.mode)
+	}
+	ss := newSession(s, conn, id, log)
+	if hello.MTU > 0 && s.mode == device.TUN {
+		ss.peerMTU = min(ss.peerMTU, hello.MTU)
+	}
+	addrs, err := s.addressesFor(id, ss)
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) {
+			return refuse(re.Code, "%s", re.Message)
+		}
+		return refuse(codeNoAddress, "%v", err)
+	}
+	ss.addrs = addrs
+	if err := s.register(ss); err != nil {
+		var re *RemoteError
+		errors.As(err, &re)
+		return refuse(re.Code, "%s", re.Message)
+	}
+	var gws []netip.Addr
+	for _, n := range s.cfg.Networks {
+		gws = append(gws, n.Addr())
+	}
+	mtu := s.cfg.MTU
+	if s.mode == device.TUN {
+		mtu = ss.peerMTU
+	}
+	cfgMsg := &controlMsg{
+		Type: msgConfig, Version: ProtocolVersion, Mode: s.mode.String(), MTU: mtu,
+		Addresses: addrs, Gateways: gws, Routes: s.cfg.Routes, Name: id.Name,
+		KeepaliveMS: s.cfg.Keepalive.Milliseconds(), IdleMS: s.cfg.IdleTimeout.Milliseconds(),
+	}
+	if err := writeControl(stream, cfgMsg); err != nil {
+		s.remove(ss)
+		return nil, err
+	}
+	ready, err := readControl(stream)
+	if err != nil || ready.Type != msgReady {
+		s.remove(ss)
+		conn.CloseWithError(CloseProtocol, "expected ready")
+		if err == nil {
+			err = fmt.Errorf("expected ready, got %q", ready.Type)
+		}
+		return nil, err
+	}
+	stop()
+	ss.stream = stream
+	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu)
+	return ss, nil
+}
+
+// addressesFor returns a client's tunnel addresses: those in its
+// certificate, else one from each pool.
+func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	if len(id.Addrs) > 0 {
+		for _, a := range id.Addrs {
+			n := networkOf(s.cfg.Networks, a)
+			switch {
+			case n.IsValid():
+				out = append(out, netip.PrefixFrom(a, n.Bits()))
+			case s.mode == device.TAP:
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			default:
+				return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf(
+					"the certificate address %s of %q is outside the server's networks (%s)", a, id.Name, fmtPrefixes(s.cfg.Networks))}
+			}
+			s.leases.Reserve(a)
+		}
+		return out, nil
+	}
+	if s.mode == device.TAP && len(s.cfg.Pools) == 0 {
+		return nil, nil // a bridged site needs no tunnel address
+	}
+	if len(s.cfg.Pools) == 0 {
+		return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf(
+			"the certificate of %q carries no tunnel address and the server has no --pool to assign one", id.Name)}
+	}
+	for _, p := range s.cfg.Pools {
+		a, err := s.leases.Assign(id.Name, p, func(a netip.Addr) bool {
+			owner, ok := s.routes.lookupExact(netip.PrefixFrom(a, a.BitLen()))
+			return ok && owner.name != id.Name || s.isServerAddr(a)
+		})
+		if err != nil {
+			return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf("no address for %q: %v", id.Name, err)}
+		}
+		bits := p.Bits()
+		if n := networkOf(s.cfg.Networks, a); n.IsValid() {
+			bits = n.Bits()
+		}
+		out = append(out, netip.PrefixFrom(a, bits))
+	}
+	return out, nil
+}
+
+func (s *Server) isServerAddr(a netip.Addr) bool {
+	for _, n := range s.cfg.Networks {
+		if n.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// register makes ss the session of its identity (replacing an older one at
+// once) and installs its routes.
+func (s *Server) register(ss *session) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return &RemoteError{Code: codeProtocol, Message: "server shutting down"}
+	}
+	if s.mode == device.TUN {
+		for _, p := range ss.allowed() {
+			if owner, ok := s.routes.lookupExact(p); ok && owner.name != ss.name {
+				s.mu.Unlock()
+				return &RemoteError{Code: codeAddressInUse, Message: fmt.Sprintf(
+					"%s of %q is already in use by %q", p, ss.name, owner.name)}
+			}
+		}
+	}
+	old := s.sessions[ss.name]
+	s.sessions[ss.name] = ss
+	if s.mode == device.TUN {
+		for _, p := range ss.allowed() {
+			s.routes.insert(p, ss)
+		}
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.log.Info("client replaced by a new connection of the same identity")
+		old.conn.CloseWithError(CloseReplaced, "replaced by a newer connection")
+	}
+	if s.cfg.AddRoutes != nil && len(ss.id.Routes) > 0 {
+		undo, err := s.cfg.AddRoutes(ss.id.Routes)
+		if err != nil {
+			ss.log.Warn("could not route the client's networks via the device", "routes", fmtPrefixes(ss.id.Routes), "err", err)
+		} else {
+			ss.undoRoutes = undo
+		}
+	}
+	return nil
+}
+
+// remove forgets ss: its routes and MACs (not its successor's) and its
+// place in the identity map if it still holds it.
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	if s.sessions[ss.name] == ss {
+		delete(s.sessions, ss.name)
+	}
+	s.routes.removeValue(ss)
+	s.mu.Unlock()
+	s.macs.removePort(ss)
+	if ss.undoRoutes != nil {
+		if err := ss.undoRoutes(); err != nil {
+			ss.log.Warn("could not remove the client's routes", "err", err)
+		}
+		ss.undoRoutes = nil
+	}
+}
+
+// readySessions appends every ready session except skip to dst.
+func (s *Server) readySessions(dst []*session, skip *session) []*session {
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		if ss != skip && ss.ready.Load() {
+			dst = append(dst, ss)
+		}
+	}
+	s.mu.Unlock()
+	return dst
+}
+
+// networkOf returns the network in nets that contains a, or the zero Prefix.
+func networkOf(nets []netip.Prefix, a netip.Addr) netip.Prefix {
+	for _, n := range nets {
+		if n.Masked().Contains(a) {
+			return n
+		}
+	}
+	return netip.Prefix{}
+}
+
+func fmtPrefixes(ps []netip.Prefix) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ","
+		}
+		s += p.String()
+	}
+	return s
+}
+
+// closeReason renders why a connection ended, for a log line.
+func closeReason(err error) string {
+	var ae *quic.ApplicationError
+	var ie *quic.IdleTimeoutError
+	switch {
+	case err == nil:
+		return "closed"
+	case errors.As(err, &ae):
+		who := "we"
+		if ae.Remote {
+			who = "peer"
+		}
+		switch quic.ApplicationErrorCode(ae.ErrorCode) {
+		case CloseNormal:
+			return who + " closed"
+		case CloseReplaced:
+			return "replaced by a newer connection"
+		case CloseShutdown:
+			return who + " shutting down"
+		}
+		return fmt.Sprintf("%s closed: %s", who, ae.ErrorMessage)
+	case errors.As(err, &ie):
+		return "idle timeout (no packets from the peer)"
+	}
+	return err.Error()
+}
+
+// countersAttrs renders non-zero counters as sorted slog attributes.
+func countersAttrs(c *Counters) []any {
+	snap := c.Snapshot()
+	keys := make([]string, 0, len(snap))
+	for k := range snap {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		out = append(out, k, snap[k])
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package quictun
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quic-go/quic-go"
+
+	qcrypto "github.com/quictun/quictun/crypto"
+)
+
+// session is one client's connection on the server.
+type session struct {
+	srv    *Server
+	conn   *quic.Conn
+	stream *quic.Stream // the control stream, once the exchange is done
+	id     qcrypto.Identity
+	name   string
+	log    *slog.Logger
+	addrs  []netip.Prefix // assigned tunnel addresses
+
+	// peerMTU is the largest packet (TUN) sent to this client in one piece:
+	// the smaller of what our datagrams carry and what the client asked for.
+	peerMTU int
+	// maxDatagram is the largest datagram payload we send on conn.
+	maxDatagram int
+
+	queue chan *packetBuf // outbound, drained by sendLoop
+	ready atomic.Bool     // set once the client said ready; cleared when it ends
+
+	undoRoutes func() error // removes the kernel routes of id.Routes; only touched by register/remove
+
+	// Counters of this session.
+	Counters
+}
+
+func newSession(s *Server, conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) *session {
+	return &session{
+		srv:         s,
+		conn:        conn,
+		id:          id,
+		name:        id.Name,
+		log:         log,
+		peerMTU:     s.cfg.MTU,
+		maxDatagram: MaxDatagramPayload(s.cfg.PacketSize),
+		queue:       make(chan *packetBuf, s.cfg.QueueLen),
+	}
+}
+
+// allowed returns the prefixes this client may use as a source and that
+// route to it: its tunnel addresses and the networks in its certificate.
+func (ss *session) allowed() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ss.addrs)+len(ss.id.Routes))
+	for _, p := range ss.addrs {
+		out = append(out, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	return append(out, ss.id.Routes...)
+}
+
+// enqueue hands pb to the sender without blocking; a full queue drops it
+// (and counts it) so one slow client cannot stall the others.
+func (ss *session) enqueue(pb *packetBuf) {
+	select {
+	case ss.queue <- pb:
+	default:
+		ss.DropQueueFull.Add(1)
+		ss.srv.bufs.put(pb)
+	}
+}
+
+// run carries the session's traffic until its connection ends.
+func (ss *session) run() {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		ss.sendLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		ss.controlLoop()
+	}()
+	ss.ready.Store(true)
+	ss.inboundLoop()
+	ss.ready.Store(false)
+	wg.Wait()
+	for {
+		select {
+		case pb := <-ss.queue:
+			ss.srv.bufs.put(pb)
+		default:
+			return
+		}
+	}
+}
+
+// controlLoop reads control messages after setup; the client closing its
+// control stream or saying goaway ends the session.
+func (ss *session) controlLoop() {
+	for {
+		m, err := readControl(ss.stream)
+		if err != nil {
+			if ss.conn.Context().Err() == nil {
+				ss.conn.CloseWithError(CloseNormal, "control stream closed")
+			}
+			return
+		}
+		switch m.Type {
+		case msgGoAway:
+			ss.log.Info("client going away", "reason", m.Message)
+			ss.conn.CloseWithError(CloseNormal, "goodbye")
+			return
+		default:
+			ss.log.Debug("ignoring control message", "type", m.Type)
+		}
+	}
+}

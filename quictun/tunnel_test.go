@@ -1,0 +1,405 @@
+package quictun
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/device"
+)
+
+const pki = "../testdata/pki"
+
+func serverTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "server.crt"), filepath.Join(pki, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := qcrypto.LoadCAPool(filepath.Join(pki, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qcrypto.ServerTLSConfig(cert, ca)
+}
+
+func clientTLS(t *testing.T, name, caName string) *tls.Config {
+	t.Helper()
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := qcrypto.LoadCAPool(filepath.Join(pki, caName+".crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qcrypto.ClientTLSConfig(cert, ca, "")
+}
+
+// pump reads a device into a channel so tests can wait with a timeout.
+type pump struct {
+	dev device.Device
+	ch  chan []byte
+}
+
+func newPump(dev device.Device) *pump {
+	p := &pump{dev: dev, ch: make(chan []byte, 256)}
+	go func() {
+		bufs := [][]byte{make([]byte, 70000)}
+		sizes := []int{0}
+		for {
+			n, err := dev.Read(bufs, sizes, 0)
+			if err != nil {
+				close(p.ch)
+				return
+			}
+			if n == 1 {
+				p.ch <- bytes.Clone(bufs[0][:sizes[0]])
+			}
+		}
+	}()
+	return p
+}
+
+// next returns the next packet that satisfies match, or nil after timeout.
+func (p *pump) next(timeout time.Duration, match func([]byte) bool) []byte {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case b, ok := <-p.ch:
+			if !ok {
+				return nil
+			}
+			if match == nil || match(b) {
+				return b
+			}
+		case <-deadline:
+			return nil
+		}
+	}
+}
+
+func (p *pump) write(t *testing.T, pkt []byte) {
+	t.Helper()
+	if _, err := p.dev.Write([][]byte{pkt}, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udp4 builds an IPv4/UDP packet (header checksum set; UDP checksum 0).
+func udp4(src, dst string, payload []byte, df bool) []byte {
+	b := make([]byte, 28+len(payload))
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	if df {
+		b[6] = 0x40
+	}
+	b[8] = 64
+	b[9] = 17
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	copy(b[12:], s[:])
+	copy(b[16:], d[:])
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(b[20:], 1000)
+	binary.BigEndian.PutUint16(b[22:], 2000)
+	binary.BigEndian.PutUint16(b[24:], uint16(8+len(payload)))
+	copy(b[28:], payload)
+	return b
+}
+
+func hasPayload(p []byte) func([]byte) bool {
+	return func(b []byte) bool { return bytes.Contains(b, p) }
+}
+
+type testServer struct {
+	srv  *Server
+	peer *pump
+}
+
+func startServer(t *testing.T, mode device.Kind, cfg ServerConfig) *testServer {
+	t.Helper()
+	cfg.Mode = mode
+	cfg.TLS = serverTLS(t)
+	cfg.Listen = "127.0.0.1:0"
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, peer := device.NewPipe(mode, "srv", 256)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, dev) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		dev.Close()
+		srv.Wait()
+	})
+	return &testServer{srv: srv, peer: newPump(peer)}
+}
+
+type testClient struct {
+	cl   *Client
+	peer *pump
+	a    Assignment
+	err  chan error
+}
+
+// startClient runs a client; with wantUp it waits for the tunnel.
+func startClient(t *testing.T, s *testServer, name, caName string, cfg ClientConfig, wantUp bool) *testClient {
+	t.Helper()
+	tc := &testClient{err: make(chan error, 1)}
+	var once sync.Once
+	setup := make(chan struct{})
+	var dev, peer device.Device
+	cfg.Server = s.srv.Addr()
+	cfg.TLS = clientTLS(t, name, caName)
+	cfg.SetupDevice = func(a Assignment) (device.Device, error) {
+		dev, peer = device.NewPipe(a.Mode, name, 256)
+		tc.a = a
+		once.Do(func() { close(setup) })
+		return dev, nil
+	}
+	cl, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.cl = cl
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { tc.err <- cl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if dev != nil {
+			dev.Close()
+		}
+		cl.Wait()
+	})
+	if !wantUp {
+		return tc
+	}
+	select {
+	case <-setup:
+	case err := <-tc.err:
+		t.Fatalf("client %s: %v", name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("client %s: no tunnel after 10s", name)
+	}
+	tc.peer = newPump(peer)
+	// Wait until the server marked the session ready.
+	for i := 0; i < 200; i++ {
+		s.srv.mu.Lock()
+		ss := s.srv.sessions[tc.a.Name]
+		s.srv.mu.Unlock()
+		if ss != nil && ss.ready.Load() {
+			return tc
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("client %s: server session not ready", name)
+	return nil
+}
+
+func (s *testServer) session(name string) *session {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	return s.srv.sessions[name]
+}
+
+func TestTunnelTUN(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25")},
+	})
+	c1 := startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	c2 := startClient(t, s, "client2", "ca", ClientConfig{MTU: 1300}, true)
+
+	t.Run("assignment", func(t *testing.T) {
+		want := []netip.Prefix{netip.MustParsePrefix("10.77.0.11/24"), netip.MustParsePrefix("fd77::11/64")}
+		if len(c1.a.Addresses) != 2 || c1.a.Addresses[0] != want[0] || c1.a.Addresses[1] != want[1] {
+			t.Errorf("client1 addresses = %v, want %v", c1.a.Addresses, want)
+		}
+		if c1.a.Mode != device.TUN || c1.a.MTU != TUNMTU(DefaultPacketSize) {
+			t.Errorf("client1 mode/mtu = %v/%d", c1.a.Mode, c1.a.MTU)
+		}
+		if c2.a.MTU != 1300 {
+			t.Errorf("client2 MTU = %d, want 1300 (its --mtu)", c2.a.MTU)
+		}
+	})
+	t.Run("client to server", func(t *testing.T) {
+		c1.peer.write(t, udp4("10.77.0.11", "10.77.0.1", []byte("c1->srv"), true))
+		if s.peer.next(5*time.Second, hasPayload([]byte("c1->srv"))) == nil {
+			t.Fatal("packet from client1 did not reach the server's device")
+		}
+	})
+	t.Run("server to client", func(t *testing.T) {
+		s.peer.write(t, udp4("10.77.0.1", "10.77.0.11", []byte("srv->c1"), true))
+		if c1.peer.next(5*time.Second, hasPayload([]byte("srv->c1"))) == nil {
+			t.Fatal("packet from the server did not reach client1's device")
+		}
+	})
+	t.Run("client to client", func(t *testing.T) {
+		c1.peer.write(t, udp4("10.77.0.11", "10.77.0.12", []byte("c1->c2"), true))
+		if c2.peer.next(5*time.Second, hasPayload([]byte("c1->c2"))) == nil {
+			t.Fatal("packet from client1 did not reach client2 through the hub")
+		}
+	})
+	t.Run("spoofed source dropped", func(t *testing.T) {
+		before := s.session("client1").DropSpoofed.Load()
+		c1.peer.write(t, udp4("10.77.0.99", "10.77.0.1", []byte("spoof"), true))
+		c1.peer.write(t, udp4("10.77.0.12", "10.77.0.1", []byte("spoof"), true))
+		if s.peer.next(500*time.Millisecond, hasPayload([]byte("spoof"))) != nil {
+			t.Fatal("a packet with a spoofed source reached the server's device")
+		}
+		if got := s.session("client1").DropSpoofed.Load() - before; got != 2 {
+			t.Errorf("DropSpoofed grew by %d, want 2", got)
+		}
+		// The good path still works.
+		c1.peer.write(t, udp4("10.77.0.11", "10.77.0.1", []byte("still-ok"), true))
+		if s.peer.next(5*time.Second, hasPayload([]byte("still-ok"))) == nil {
+			t.Fatal("client1 was cut off after the spoofed packet")
+		}
+	})
+	t.Run("too big answered with ICMP", func(t *testing.T) {
+		big := udp4("10.77.0.1", "10.77.0.12", make([]byte, 1372), true) // 1400 bytes, DF, client2 takes 1300
+		s.peer.write(t, big)
+		icmp := s.peer.next(5*time.Second, func(b []byte) bool { return len(b) > 20 && b[9] == 1 })
+		if icmp == nil {
+			t.Fatal("no ICMP answer for a DF packet larger than client2's MTU")
+		}
+		if icmp[20] != 3 || icmp[21] != 4 || binary.BigEndian.Uint16(icmp[26:]) != 1300 {
+			t.Errorf("ICMP type %d code %d mtu %d, want 3/4/1300", icmp[20], icmp[21], binary.BigEndian.Uint16(icmp[26:]))
+		}
+		if got := netip.AddrFrom4([4]byte(icmp[16:20])); got.String() != "10.77.0.1" {
+			t.Errorf("ICMP sent to %s, want the sender 10.77.0.1", got)
+		}
+	})
+	t.Run("large packet without DF is split", func(t *testing.T) {
+		payload := bytes.Repeat([]byte("x"), 1372)
+		copy(payload, "nodf-big")
+		s.peer.write(t, udp4("10.77.0.1", "10.77.0.12", payload, false))
+		got := c2.peer.next(5*time.Second, hasPayload([]byte("nodf-big")))
+		if len(got) != 1400 {
+			t.Fatalf("client2 got %d bytes, want the whole 1400-byte packet", len(got))
+		}
+	})
+}
+
+func TestTunnelPoolStable(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")},
+		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25")},
+	})
+	pool := netip.MustParsePrefix("10.77.0.128/25")
+	var first netip.Prefix
+	for i := 0; i < 2; i++ {
+		c := startClient(t, s, "nopool", "ca", ClientConfig{}, true)
+		if len(c.a.Addresses) != 1 || !pool.Contains(c.a.Addresses[0].Addr()) || c.a.Addresses[0].Bits() != 24 {
+			t.Fatalf("pool client got %v, want one address in %s with the server's /24", c.a.Addresses, pool)
+		}
+		if i == 0 {
+			first = c.a.Addresses[0]
+			c.peer.write(t, udp4(first.Addr().String(), "10.77.0.1", []byte("from-pool"), true))
+			if s.peer.next(5*time.Second, hasPayload([]byte("from-pool"))) == nil {
+				t.Fatal("packet from the pool address did not arrive")
+			}
+		} else if c.a.Addresses[0] != first {
+			t.Errorf("second connection got %v, first had %v", c.a.Addresses[0], first)
+		}
+	}
+}
+
+func TestTunnelRefusals(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")},
+	})
+	tests := []struct {
+		name, cert, ca string
+		cfg            ClientConfig
+		want           string
+	}{
+		{"client of another CA", "other-client", "ca", ClientConfig{}, "rejected our certificate"},
+		{"client trusting another CA", "client1", "other-ca", ClientConfig{}, "not signed by our CA"},
+		{"mode mismatch", "client1", "ca", ClientConfig{Mode: device.TAP}, "tun mode"},
+		{"no address and no pool", "nopool", "ca", ClientConfig{}, "no tunnel address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startClient(t, s, tt.cert, tt.ca, tt.cfg, false)
+			select {
+			case err := <-c.err:
+				var pe *PermanentError
+				if !errors.As(err, &pe) {
+					t.Fatalf("Run = %v, want a PermanentError", err)
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %q does not mention %q", err, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("client did not give up within 10s")
+			}
+		})
+	}
+}
+
+func TestTunnelTAP(t *testing.T) {
+	s := startServer(t, device.TAP, ServerConfig{})
+	c1 := startClient(t, s, "client1", "ca", ClientConfig{Mode: device.TAP}, true)
+	c2 := startClient(t, s, "client2", "ca", ClientConfig{}, true)
+	if c1.a.MTU != TAPMTU {
+		t.Errorf("TAP MTU = %d, want %d", c1.a.MTU, TAPMTU)
+	}
+	macA := []byte{0x02, 0, 0, 0, 0, 0xa}
+	macB := []byte{0x02, 0, 0, 0, 0, 0xb}
+	macL := []byte{0x02, 0, 0, 0, 0, 0xc}
+	frame := func(dst, src []byte, tag string, size int) []byte {
+		f := make([]byte, size)
+		copy(f, dst)
+		copy(f[6:], src)
+		f[12], f[13] = 0x88, 0xb5 // local experimental ethertype
+		copy(f[14:], tag)
+		return f
+	}
+	bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// A broadcast from client1 reaches the server's device and client2.
+	c1.peer.write(t, frame(bcast, macA, "bcast-from-a", 60))
+	if s.peer.next(5*time.Second, hasPayload([]byte("bcast-from-a"))) == nil {
+		t.Fatal("broadcast from client1 did not reach the server's device")
+	}
+	if c2.peer.next(5*time.Second, hasPayload([]byte("bcast-from-a"))) == nil {
+		t.Fatal("broadcast from client1 did not reach client2")
+	}
+	// The local LAN answers client1: learned, so only client1 gets it.
+	s.peer.write(t, frame(macA, macL, "unicast-l-to-a", 1514))
+	if got := c1.peer.next(5*time.Second, hasPayload([]byte("unicast-l-to-a"))); len(got) != 1514 {
+		t.Fatalf("full-size frame to client1: got %d bytes, want 1514 (split and reassembled)", len(got))
+	}
+	if c2.peer.next(300*time.Millisecond, hasPayload([]byte("unicast-l-to-a"))) != nil {
+		t.Error("a learned unicast frame was flooded to client2")
+	}
+	// client2 → client1 through the hub, full size.
+	c2.peer.write(t, frame(macA, macB, "b-to-a", 1518))
+	if got := c1.peer.next(5*time.Second, hasPayload([]byte("b-to-a"))); len(got) != 1518 {
+		t.Fatalf("client2→client1 frame: got %d bytes, want 1518", len(got))
+	}
+	if s.session("client1").Fragmented.Load() == 0 {
+		t.Error("no fragmentation counted for full-size frames")
+	}
+}

@@ -1,0 +1,97 @@
+package quictun
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// udpConn wraps the tunnel's UDP socket. It embeds *net.UDPConn so that
+// quic-go keeps its fast path (GSO, ECN, batched reads), and turns send
+// errors that only mean "no route right now" into silent loss: quic-go
+// closes a connection on any send error other than EMSGSIZE, and a laptop
+// that loses its route for a few seconds must not lose its tunnel.
+type udpConn struct {
+	*net.UDPConn
+	transient atomic.Uint64 // sends swallowed as loss
+}
+
+// bufferWarning makes the buffer warning appear once per process.
+var bufferWarning sync.Once
+
+// socketBufferSize is what we ask the kernel for, per direction.
+const socketBufferSize = 8 << 20
+
+// listenUDP opens the tunnel's UDP socket on addr ("host:port"; ":0" for a
+// client) with large buffers.
+func listenUDP(addr string, log *slog.Logger) (*udpConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %q: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen on %s: address already in use: another process (maybe another quictun) holds the port; stop it or choose another --listen port", addr)
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, fmt.Errorf("listen on %s: no local interface has that address", addr)
+		}
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	setSocketBuffers(c, log)
+	return &udpConn{UDPConn: c}, nil
+}
+
+// setSocketBuffers raises the socket buffers and says, once, how to lift
+// the kernel's cap when it is too low.
+func setSocketBuffers(c *net.UDPConn, log *slog.Logger) {
+	if err := forceSocketBuffers(c, socketBufferSize); err != nil {
+		// Without CAP_NET_ADMIN the kernel caps us at net.core.[rw]mem_max.
+		_ = c.SetReadBuffer(socketBufferSize)
+		_ = c.SetWriteBuffer(socketBufferSize)
+	}
+	rb, wb, err := socketBuffers(c)
+	if err != nil {
+		return
+	}
+	if rb < socketBufferSize || wb < socketBufferSize {
+		bufferWarning.Do(func() {
+			log.Warn("UDP socket buffers capped by the kernel; raise them for throughput",
+				"rcvbuf", rb, "sndbuf", wb, "want", socketBufferSize,
+				"fix", "sysctl -w net.core.rmem_max=16777216 net.core.wmem_max=16777216")
+		})
+	}
+}
+
+// isTransientSendError reports whether a send error only means the packet
+// could not leave right now (no route, address gone, filtered).
+func isTransientSendError(err error) bool {
+	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EPERM) ||
+		errors.Is(err, syscall.ENETDOWN) || errors.Is(err, syscall.EHOSTDOWN)
+}
+
+// WriteMsgUDP is what quic-go uses to send; transient errors become loss.
+func (c *udpConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	n, oobn, err = c.UDPConn.WriteMsgUDP(b, oob, addr)
+	if err != nil && isTransientSendError(err) {
+		c.transient.Add(1)
+		return len(b), len(oob), nil
+	}
+	return n, oobn, err
+}
+
+// WriteTo is used by quic-go for some packets (e.g. stateless resets).
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n, err := c.UDPConn.WriteTo(b, addr)
+	if err != nil && isTransientSendError(err) {
+		c.transient.Add(1)
+		return len(b), nil
+	}
+	return n, err
+}
