@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun"
+)
+
+func connectCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "server", Required: true, EnvVars: env("server"),
+			Usage: "the server's host:port, e.g. vpn.example.com:4433"},
+		&cli.StringFlag{Name: "server-name", EnvVars: env("server-name"),
+			Usage: "name to expect in the server's certificate (default: the host of --server)"},
+		&cli.StringFlag{Name: "mode", EnvVars: env("mode"),
+			Usage: "tun or tap: insist on this mode (default: whatever the server runs); a mismatch is an error"},
+		&cli.StringFlag{Name: "dev", EnvVars: env("dev"),
+			Usage: "device name, at most 15 characters (default qt0 for tun, qtap0 for tap)"},
+		&cli.StringFlag{Name: "bridge", EnvVars: env("bridge"),
+			Usage: "tap mode: attach the TAP device to this existing Linux bridge (then no address is set on it)"},
+		&cli.IntFlag{Name: "max-retries", EnvVars: env("max-retries"),
+			Usage: "give up after this many failed connection attempts in a row (default 0: never)"},
+	}
+	flags = append(flags, tlsFlags("client")...)
+	flags = append(flags, tunnelFlags()...)
+	return &cli.Command{
+		Name:  "connect",
+		Usage: "run a client: connect to a server and carry traffic",
+		Description: `Dials the server, learns over the control stream what it needs (mode,
+its addresses, MTU, routes), creates and configures its device, and carries
+packets. When the connection is lost it keeps its device and redials. It
+exits non-zero only for errors a retry cannot fix (certificates, bad files,
+a refused mode), with a message that says what to do.`,
+		Flags:  flags,
+		Action: runConnect,
+	}
+}
+
+func runConnect(c *cli.Context) error {
+	var mode device.Kind
+	if s := c.String("mode"); s != "" {
+		m, err := device.ParseKind(s)
+		if err != nil {
+			return usageError{fmt.Errorf("--mode: %w", err)}
+		}
+		mode = m
+	}
+	if c.String("dev") != "" {
+		if err := device.CheckName(c.String("dev")); err != nil {
+			return usageError{fmt.Errorf("--dev: %w", err)}
+		}
+	}
+	server := c.String("server")
+	if _, _, err := net.SplitHostPort(server); err != nil {
+		return usageError{fmt.Errorf("--server %q: want host:port, e.g. vpn.example.com:4433", server)}
+	}
+	bridge := c.String("bridge")
+	if bridge != "" && mode == device.TUN {
+		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
+	}
+	packetSize, mtu, err := sizeFlags(c, mode)
+	if err != nil {
+		return err
+	}
+	if c.Int("max-retries") < 0 {
+		return usageError{fmt.Errorf("--max-retries must be 0 (never give up) or more")}
+	}
+	cert, tlsConf, err := loadTLS(c, false, c.String("server-name"))
+	if err != nil {
+		return err
+	}
+	log := slog.Default()
+
+	var undo func() error
+	setup := func(a quictun.Assignment) (device.Device, error) {
+		name, err := devFlag(c, a.Mode)
+		if err != nil {
+			return nil, err
+		}
+		if bridge != "" && a.Mode != device.TAP {
+			return nil, fmt.Errorf("--bridge needs tap mode but the server runs in %s mode", a.Mode)
+		}
+		lc := device.LinkConfig{MTU: a.MTU, Bridge: bridge, Routes: a.Routes,
+			MAC: tapMAC(a.Mode, "client:"+cert.Leaf.Subject.CommonName+":"+name)}
+		if a.Mode == device.TAP {
+			lc.MTU = quictun.TAPMTU
+		}
+		if bridge == "" {
+			lc.Addrs = a.Addresses
+		}
+		dev, u, err := openDevice(a.Mode, name, lc)
+		if err != nil {
+			return nil, err
+		}
+		undo = u
+		return dev, nil
+	}
+	cl, err := quictun.NewClient(quictun.ClientConfig{
+		Server: server, TLS: tlsConf, Mode: mode, MTU: mtu, PacketSize: packetSize,
+		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
+		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("connecting", "server", server)
+	rerr := cl.Run(ctx)
+	if dev := cl.Device(); dev != nil {
+		cleanupDevice(dev, undo, log)
+		waitBounded(cl.Wait, 5*time.Second)
+	}
+	if rerr != nil {
+		return rerr
+	}
+	log.Info("client stopped", "counters", cl.Counters.Snapshot())
+	return nil
+}

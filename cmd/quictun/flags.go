@@ -1,0 +1,79 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/netip"
+
+	"github.com/urfave/cli/v2"
+
+	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun"
+)
+
+// devFlag returns --dev, or the default name for mode, checked.
+func devFlag(c *cli.Context, mode device.Kind) (string, error) {
+	name := c.String("dev")
+	if name == "" {
+		name = "qt0"
+		if mode == device.TAP {
+			name = "qtap0"
+		}
+	}
+	if err := device.CheckName(name); err != nil {
+		return "", usageError{fmt.Errorf("--dev: %w", err)}
+	}
+	return name, nil
+}
+
+// prefixesFlag parses a repeatable CIDR flag. masked requires a network
+// (no host bits), as for --pool and --route.
+func prefixesFlag(c *cli.Context, flag string, masked bool) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.StringSlice(flag) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--%s %q: want an address with prefix length, e.g. 10.77.0.1/24 or fd77::1/64", flag, s)}
+		}
+		if masked && p != p.Masked() {
+			return nil, usageError{fmt.Errorf("--%s %q has host bits set: did you mean %s?", flag, s, p.Masked())}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// sizeFlags checks --packet-size and --mtu.
+func sizeFlags(c *cli.Context, mode device.Kind) (packetSize, mtu int, err error) {
+	packetSize = c.Int("packet-size")
+	if packetSize < quictun.MinPacketSize || packetSize > 9000 {
+		return 0, 0, usageError{fmt.Errorf("--packet-size %d: want %d..9000", packetSize, quictun.MinPacketSize)}
+	}
+	mtu = c.Int("mtu")
+	max := quictun.TUNMTU(packetSize)
+	switch {
+	case mtu == 0:
+	case mode == device.TAP:
+		return 0, 0, usageError{fmt.Errorf("--mtu applies to tun mode; a TAP device keeps MTU %d so bridged hosts need no change", quictun.TAPMTU)}
+	case mtu < 576 || mtu > max:
+		return 0, 0, usageError{fmt.Errorf("--mtu %d: want 576..%d (the largest that fits one datagram at --packet-size %d; raise --packet-size for more)", mtu, max, packetSize)}
+	}
+	return packetSize, mtu, nil
+}
+
+// loadTLS loads --cert, --key and --ca and builds the TLS config.
+func loadTLS(c *cli.Context, server bool, serverName string) (tls.Certificate, *tls.Config, error) {
+	cert, err := qcrypto.LoadKeyPair(c.String("cert"), c.String("key"))
+	if err != nil {
+		return tls.Certificate{}, nil, usageError{err}
+	}
+	pool, err := qcrypto.LoadCAPool(c.String("ca"))
+	if err != nil {
+		return tls.Certificate{}, nil, usageError{err}
+	}
+	if server {
+		return cert, qcrypto.ServerTLSConfig(cert, pool), nil
+	}
+	return cert, qcrypto.ClientTLSConfig(cert, pool, serverName), nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/urfave/cli/v2"
+
+	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun"
+)
+
+// tlsFlags are the certificate flags of listen and connect.
+func tlsFlags(whose string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cert", Required: true, EnvVars: env("cert"),
+			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa)"},
+		&cli.StringFlag{Name: "key", Required: true, EnvVars: env("key"),
+			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted)"},
+		&cli.StringFlag{Name: "ca", Required: true, EnvVars: env("ca"),
+			Usage: "PEM certificate of the CA that signed the peers' certificates"},
+	}
+}
+
+// tunnelFlags are the transport tuning flags of listen and connect.
+func tunnelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "mtu", EnvVars: env("mtu"),
+			Usage: "lower the TUN device MTU (default: the largest that fits one datagram at --packet-size)"},
+		&cli.IntFlag{Name: "packet-size", Value: quictun.DefaultPacketSize, EnvVars: env("packet-size"),
+			Usage: "QUIC packet size in bytes (1200..9000); the path to the peer must carry UDP payloads this large. Lower it (e.g. 1280) if handshakes time out on links with a small MTU"},
+		&cli.DurationFlag{Name: "keepalive", Value: quictun.DefaultKeepalive, EnvVars: env("keepalive"),
+			Usage: "send a keepalive after this much silence (keep NAT mappings alive)"},
+		&cli.DurationFlag{Name: "idle-timeout", Value: quictun.DefaultIdleTimeout, EnvVars: env("idle-timeout"),
+			Usage: "consider the peer dead after this long without a packet from it"},
+	}
+}
+
+func listenCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "listen", Value: "0.0.0.0:4433", EnvVars: env("listen"),
+			Usage: "UDP address and port to listen on"},
+		&cli.StringFlag{Name: "mode", Value: "tun", EnvVars: env("mode"),
+			Usage: "tun (route IP packets between clients and this host) or tap (bridge Ethernet frames: a learning switch)"},
+		&cli.StringFlag{Name: "dev", EnvVars: env("dev"),
+			Usage: "device name, at most 15 characters (default qt0 for tun, qtap0 for tap); an existing device is used and left in place on exit"},
+		&cli.StringSliceFlag{Name: "ip", EnvVars: env("ip"),
+			Usage: "the server's tunnel address with prefix, e.g. 10.77.0.1/24 (repeat for IPv6: fd77::1/64); client addresses get this prefix length. Required in tun mode"},
+		&cli.StringSliceFlag{Name: "pool", EnvVars: env("pool"),
+			Usage: "network to assign addresses from to clients whose certificate has none, e.g. 10.77.0.128/25 (repeatable, one per family); stable per client identity"},
+		&cli.StringSliceFlag{Name: "route", EnvVars: env("route"),
+			Usage: "network that clients should route through the tunnel, e.g. 192.168.10.0/24 (repeatable)"},
+		&cli.StringFlag{Name: "bridge", EnvVars: env("bridge"),
+			Usage: "tap mode: attach the TAP device to this existing Linux bridge"},
+	}
+	flags = append(flags, tlsFlags("server")...)
+	flags = append(flags, tunnelFlags()...)
+	return &cli.Command{
+		Name:  "listen",
+		Usage: "run the server: a hub for many clients",
+		Description: `Creates (or opens) the TUN or TAP device, sets its addresses and MTU, and
+serves many clients at once. In tun mode each packet goes to the client that
+owns its destination address (clients reach each other through the server),
+and packets whose source is not the sending client's are dropped. In tap mode
+the server is a learning switch between its device (usually in a bridge with
+the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
+		Flags:  flags,
+		Action: runListen,
+	}
+}
+
+func runListen(c *cli.Context) error {
+	// Everything is read and checked before the system is touched.
+	mode, err := device.ParseKind(c.String("mode"))
+	if err != nil {
+		return usageError{fmt.Errorf("--mode: %w", err)}
+	}
+	devName, err := devFlag(c, mode)
+	if err != nil {
+		return err
+	}
+	ips, err := prefixesFlag(c, "ip", false)
+	if err != nil {
+		return err
+	}
+	if mode == device.TUN && len(ips) == 0 {
+		return usageError{fmt.Errorf("--ip is required in tun mode: the server's tunnel address with prefix, e.g. --ip 10.77.0.1/24")}
+	}
+	pools, err := prefixesFlag(c, "pool", true)
+	if err != nil {
+		return err
+	}
+	routes, err := prefixesFlag(c, "route", true)
+	if err != nil {
+		return err
+	}
+	bridge := c.String("bridge")
+	if bridge != "" && mode != device.TAP {
+		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
+	}
+	packetSize, mtu, err := sizeFlags(c, mode)
+	if err != nil {
+		return err
+	}
+	cert, tlsConf, err := loadTLS(c, true, "")
+	if err != nil {
+		return err
+	}
+	resetKey, err := qcrypto.DeriveKey(cert.PrivateKey, "quictun stateless reset")
+	if err != nil {
+		return fmt.Errorf("derive stateless reset key: %w", err)
+	}
+	ticketKey, err := qcrypto.DeriveKey(cert.PrivateKey, "quictun session tickets")
+	if err != nil {
+		return fmt.Errorf("derive session ticket key: %w", err)
+	}
+	tlsConf.SetSessionTicketKeys([][32]byte{ticketKey})
+	srk := quic.StatelessResetKey(resetKey)
+
+	log := slog.Default()
+	srv, err := quictun.NewServer(quictun.ServerConfig{
+		Mode: mode, TLS: tlsConf, Listen: c.String("listen"),
+		Networks: ips, Pools: pools, Routes: routes, MTU: mtu, PacketSize: packetSize,
+		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
+		StatelessResetKey: &srk, Logger: log,
+		AddRoutes: func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
+	})
+	if err != nil {
+		return err
+	}
+	dev, undo, err := openDevice(mode, devName, device.LinkConfig{
+		Addrs: ips, MTU: deviceMTU(mode, mtu, packetSize), Bridge: bridge,
+		MAC: tapMAC(mode, "server:"+cert.Leaf.Subject.CommonName+":"+devName),
+	})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	serr := srv.Serve(ctx, dev)
+	cleanupDevice(dev, undo, log)
+	waitBounded(srv.Wait, 5*time.Second)
+	if serr != nil {
+		return serr
+	}
+	log.Info("server stopped")
+	return nil
+}
+
+// deviceMTU is the MTU to set on a device: TAP devices keep 1500 (frames
+// that do not fit a datagram are split); TUN gets the derived or given MTU.
+func deviceMTU(mode device.Kind, mtu, packetSize int) int {
+	if mode == device.TAP {
+		return quictun.TAPMTU
+	}
+	if mtu > 0 {
+		return mtu
+	}
+	return quictun.TUNMTU(packetSize)
+}
+
+// tapMAC returns a stable MAC for a TAP device, so a bridge's MAC does not
+// change at every restart; nil for TUN.
+func tapMAC(mode device.Kind, seed string) []byte {
+	if mode != device.TAP {
+		return nil
+	}
+	return device.StableMAC(seed)
+}
+
+// openDevice opens and configures the device; on error nothing is left behind.
+func openDevice(mode device.Kind, name string, lc device.LinkConfig) (device.Device, func() error, error) {
+	dev, err := device.Open(mode, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	undo, err := device.Configure(dev.Name(), lc)
+	if err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("configure %s: %w", name, err)
+	}
+	return dev, undo, nil
+}
+
+// cleanupDevice removes what we configured and closes the device (which
+// removes it if we created it).
+func cleanupDevice(dev device.Device, undo func() error, log *slog.Logger) {
+	if undo != nil {
+		if err := undo(); err != nil {
+			log.Warn("could not undo the device configuration", "device", dev.Name(), "err", err)
+		}
+	}
+	if err := dev.Close(); err != nil {
+		log.Warn("could not close the device", "device", dev.Name(), "err", err)
+	}
+}
+
+// waitBounded runs wait but gives up after d.
+func waitBounded(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		slog.Warn("some goroutines did not stop in time", "waited", d)
+	}
+}

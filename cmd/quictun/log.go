@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("log-level"),
+			Usage: "how much to log: debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: env("log-format"),
+			Usage: "log line format: text or json"},
+	}
+}
+
+// setupLogging installs the process-wide slog logger from --log-level and
+// --log-format. Logs go to stderr.
+func setupLogging(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.String("log-format") {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return usageError{fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))}
+	}
+	slog.SetDefault(slog.New(h))
+	return nil
+}
+
+// usageError marks an error in the command line or in the files it names:
+// retrying cannot fix it. It exits with status 2.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode maps an error returned by a command to the process exit status:
+// 2 for bad input (flags, files), 1 for everything else.
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}

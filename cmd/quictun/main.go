@@ -1,0 +1,57 @@
+// Command quictun is a VPN that carries TUN (layer 3) or TAP (layer 2)
+// traffic in QUIC DATAGRAM frames, authenticated both ways with TLS 1.3 and
+// certificates from a private CA.
+//
+// One file per command: listen.go, connect.go, cert.go.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// env returns the environment variable that can set flag name:
+// QUICTUN_<NAME> with dashes turned into underscores.
+func env(name string) []string {
+	b := []byte("QUICTUN_")
+	for _, c := range []byte(name) {
+		switch {
+		case c == '-':
+			c = '_'
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return []string{string(b)}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "quictun",
+		Usage: "a VPN over QUIC datagrams: TUN or TAP, mutual TLS with a private CA",
+		Description: `quictun joins a TUN (IP) or TAP (Ethernet) device to QUIC DATAGRAM frames.
+Every flag can also be set by an environment variable QUICTUN_<FLAG>
+(upper case, dashes as underscores), e.g. QUICTUN_CERT=pki/laptop.crt.
+
+A quick start:
+  quictun cert ca    --dir pki
+  quictun cert issue --dir pki --name server --server --host vpn.example.com
+  quictun cert issue --dir pki --name laptop1 --ip 10.77.0.11/24
+  quictun listen  --cert pki/server.crt --key pki/server.key --ca pki/ca.crt --ip 10.77.0.1/24
+  quictun connect --server vpn.example.com:4433 --cert pki/laptop1.crt --key pki/laptop1.key --ca pki/ca.crt`,
+		Flags:           globalFlags(),
+		Before:          setupLogging,
+		Commands:        []*cli.Command{listenCommand(), connectCommand(), certCommand()},
+		HideHelpCommand: true,
+	}
+}
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "quictun: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
