@@ -19,6 +19,11 @@ import (
 	"github.com/quictun/quictun/device"
 )
 
+// clientHandshakeTimeout bounds one dial to a silent server: a redial to a
+// dead server retransmits its Initial at ~0.2/0.6 s, and a short timeout
+// with a short backoff finds a returning server within about a second.
+const clientHandshakeTimeout = 1500 * time.Millisecond
+
 // Client is one end of a tunnel: it dials the server, keeps its device, and
 // redials when the connection is lost.
 type Client struct {
@@ -86,6 +91,9 @@ func (c *Client) Device() device.Device { return c.dev }
 // The caller closes the device after Run returns; Wait then waits for the
 // device reader.
 func (c *Client) Run(ctx context.Context) error {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go c.watchSleep(sctx)
 	failures := 0
 	lastState := ""
 	for {
@@ -161,7 +169,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	}
 	tr := &quic.Transport{Conn: udp}
 	defer tr.Close()
-	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout)
+	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	conn, err := tr.Dial(dctx, raddr, c.cfg.TLS, qc)
@@ -181,6 +189,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
 	go c.controlLoop(conn, stream)
+	go c.keepalive(conn)
 	c.inboundLoop(conn)
 	err = context.Cause(conn.Context())
 	var ae *quic.ApplicationError
@@ -263,6 +272,52 @@ func assignmentOf(m *controlMsg) (Assignment, error) {
 		return Assignment{}, fmt.Errorf("MTU %d out of range", m.MTU)
 	}
 	return Assignment{Mode: mode, MTU: m.MTU, Addresses: m.Addresses, Gateways: m.Gateways, Routes: m.Routes, Name: m.Name}, nil
+}
+
+// keepalive sends a padded KEEPALIVE datagram every Keepalive period.
+// QUIC's own PINGs keep the NAT mapping too, but they are shorter than
+// the 43 bytes a server needs to answer with a stateless reset: after a
+// server restart a padded packet makes the old connection fail at once,
+// even when the tunnel is idle.
+func (c *Client) keepalive(conn *quic.Conn) {
+	var ka [keepaliveLen]byte
+	ka[0] = dgTypeKeepalive
+	t := time.NewTicker(c.cfg.Keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-conn.Context().Done():
+			return
+		case <-t.C:
+			_ = conn.SendDatagram(ka[:])
+		}
+	}
+}
+
+// watchSleep notices that the machine slept: Go timers use the monotonic
+// clock, which stops during suspend, so after a long sleep nothing has
+// timed out yet although the server has long forgotten us. When the wall
+// clock jumped by more than the idle timeout, the connection is closed so
+// the client redials at once.
+func (c *Client) watchSleep(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			jump := now.Round(0).Sub(last.Round(0)) - now.Sub(last)
+			last = now
+			if jump > c.cfg.IdleTimeout {
+				c.log.Info("woke from sleep; reconnecting", "slept", jump.Round(time.Second))
+				if conn := c.conn.Load(); conn != nil {
+					conn.CloseWithError(CloseNormal, "client woke from sleep")
+				}
+			}
+		}
+	}
 }
 
 // controlLoop reads control messages from the server after setup.

@@ -170,13 +170,13 @@ type Assignment struct {
 }
 
 // quicConfig returns the quic-go config both ends use.
-func quicConfig(packetSize int, keepalive, idle time.Duration) *quic.Config {
+func quicConfig(packetSize int, keepalive, idle, handshake time.Duration) *quic.Config {
 	return &quic.Config{
 		EnableDatagrams:       true,
 		InitialPacketSize:     uint16(packetSize),
 		KeepAlivePeriod:       keepalive,
 		MaxIdleTimeout:        idle,
-		HandshakeIdleTimeout:  3 * time.Second,
+		HandshakeIdleTimeout:  handshake,
 		MaxIncomingStreams:    4,
 		MaxIncomingUniStreams: -1,
 	}

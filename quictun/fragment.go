@@ -42,6 +42,9 @@ import (
 //     progress per connection, evicting the oldest), and ignores duplicate
 //     pieces. Pieces may arrive in any order.
 //
+//   - 0x02 KEEPALIVE: padding sent by a client to keep the path alive in
+//     a packet long enough to draw a stateless reset; receivers ignore it.
+//
 //   - any other type: reserved; the receiver drops and counts the datagram.
 //
 // A sender uses FRAGMENT only when 1 + the packet's length exceeds the
@@ -51,6 +54,8 @@ import (
 const (
 	dgTypePacket      = 0x00 // datagram type PACKET
 	dgTypeFragment    = 0x01 // datagram type FRAGMENT
+	dgTypeKeepalive   = 0x02 // datagram type KEEPALIVE: padding, ignored
+	keepaliveLen      = 64   // length of a KEEPALIVE datagram
 	dgTypeMask        = 0x3f // the type bits of the header byte
 	packetHeaderLen   = 1    // header length of a PACKET datagram
 	fragmentHeaderLen = 5    // header length of a FRAGMENT datagram

@@ -48,6 +48,8 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 	switch dg[0] & dgTypeMask {
 	case dgTypePacket:
 		return dg[packetHeaderLen:], len(dg) > packetHeaderLen
+	case dgTypeKeepalive:
+		return nil, false
 	case dgTypeFragment:
 		p, err := reasm.add(dg, time.Now())
 		if err != nil {

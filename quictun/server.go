@@ -95,7 +95,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.udp = udp
 	s.tr = &quic.Transport{Conn: udp, StatelessResetKey: cfg.StatelessResetKey}
-	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout)
+	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
 	ln, err := s.tr.Listen(cfg.TLS, qc)
 	if err != nil {
 		udp.Close()
