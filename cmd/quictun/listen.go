@@ -136,8 +136,15 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	devAddrs := ips
+	if bridge != "" && len(ips) > 0 {
+		// A bridge port carries no addresses of its own; the bridge does.
+		log.Warn("--ip is not set on a TAP that is a bridge port; put the address on the bridge instead",
+			"bridge", bridge, "ip", c.StringSlice("ip"))
+		devAddrs = nil
+	}
 	dev, undo, err := openDevice(mode, devName, device.LinkConfig{
-		Addrs: ips, MTU: deviceMTU(mode, mtu, packetSize), Bridge: bridge,
+		Addrs: devAddrs, MTU: deviceMTU(mode, mtu, packetSize), Bridge: bridge,
 		MAC: tapMAC(mode, "server:"+cert.Leaf.Subject.CommonName+":"+devName),
 	})
 	if err != nil {
