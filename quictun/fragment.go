@@ -79,31 +79,16 @@ var (
 	errFragmentTooLarge     = errors.New("fragmented packet too large")
 )
 
-// fragmenter splits packets that do not fit one datagram. Not safe for
-// concurrent use (one per sending goroutine per connection), except that
-// the id counter is atomic, so several fragmenters sharing one connection
-// may share one counter: see newFragmenter. The zero value is ready to use
-// with its own counter.
+// fragmenter splits packets that do not fit one datagram. Its only state
+// is the atomic fragment id counter, so it is safe for concurrent use: all
+// senders on one connection (or on all of a hub's connections) may share
+// one fragmenter and never pick the same id. The zero value is ready to use.
 type fragmenter struct {
-	ids    *atomic.Uint32 // the id counter in use: own, or shared
-	nextID atomic.Uint32  // own counter, used when ids is nil
-}
-
-// newFragmenter returns a fragmenter taking its fragment ids from ids, which
-// several fragmenters sending on one connection share so that they never
-// pick the same id. A nil ids gives the fragmenter its own counter.
-func newFragmenter(ids *atomic.Uint32) *fragmenter {
-	return &fragmenter{ids: ids}
+	nextID atomic.Uint32 // the next fragment id, in its low 16 bits
 }
 
 // newID returns the next fragment id.
-func (f *fragmenter) newID() uint16 {
-	c := f.ids
-	if c == nil {
-		c = &f.nextID
-	}
-	return uint16(c.Add(1) - 1)
-}
+func (f *fragmenter) newID() uint16 { return uint16(f.nextID.Add(1) - 1) }
 
 // split writes the datagrams carrying pkt into out[i] (caller-provided
 // buffers with a capacity of at least maxDatagram bytes each, not

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -285,19 +284,18 @@ func TestReassemblerSlotExhaustion(t *testing.T) {
 }
 
 func TestReassemblerStaleID(t *testing.T) {
-	var ids atomic.Uint32
-	f := newFragmenter(&ids)
+	f := new(fragmenter)
 	r := newReassembler(8, time.Hour)
 	now := time.Now()
 	_, old := splitTest(t, f, 2000, 1200, 1)
-	r.add(old[0], now)              // never completed
-	ids.Add(reassemblyStaleIDs - 1) // the next id is exactly the window ahead
+	r.add(old[0], now)                   // never completed
+	f.nextID.Add(reassemblyStaleIDs - 1) // the next id is exactly the window ahead
 	pkt, dgs := splitTest(t, f, 2000, 1200, 2)
 	r.add(dgs[0], now)
 	if _, e, _ := r.stats(); e != 0 {
 		t.Fatalf("expired = %d within the stale window", e)
 	}
-	ids.Add(1)
+	f.nextID.Add(1)
 	_, dgs2 := splitTest(t, f, 2000, 1200, 3)
 	r.add(dgs2[0], now)
 	if _, e, _ := r.stats(); e != 1 {
@@ -373,13 +371,12 @@ func TestReassemblerEpochIgnored(t *testing.T) {
 }
 
 func TestFragmenterSharedIDs(t *testing.T) {
-	var ids atomic.Uint32
+	var f fragmenter // one, shared by every sender
 	var mu sync.Mutex
 	seen := map[uint16]bool{}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
-			f := newFragmenter(&ids)
 			out := fragBufs(maxFragments, 1200)
 			for range 1000 {
 				n, err := f.split(testPacket(2000, byte(g)), 1200, out)
@@ -505,4 +502,26 @@ func FuzzReassemblerAdd(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReassemblerIDWrap(t *testing.T) {
+	f := new(fragmenter)
+	f.nextID.Store(0xfffe)
+	r := newReassembler(0, 0)
+	now := time.Now()
+	var pkts [][]byte
+	var dgs [][][]byte
+	for i := range 3 { // ids 0xfffe, 0xffff, 0x0000
+		p, d := splitTest(t, f, 2000, 1200, byte(i))
+		pkts, dgs = append(pkts, p), append(dgs, d)
+		r.add(d[0], now)
+	}
+	for i := range 3 {
+		if got, _ := r.add(dgs[i][1], now); !bytes.Equal(got, pkts[i]) {
+			t.Errorf("packet %d (id %#x) not rebuilt across the id wrap", i, uint16(0xfffe+i))
+		}
+	}
+	if _, e, m := r.stats(); e != 0 || m != 0 {
+		t.Errorf("expired, malformed = %d, %d; want 0, 0", e, m)
+	}
 }

@@ -172,10 +172,11 @@ func (s *Server) flood(pb *packetBuf, from *session) {
 	s.bufs.put(pb)
 }
 
-// tapMSS is the TCP MSS that keeps a TCP segment in an Ethernet frame
-// (with a VLAN tag, over IPv6) within one datagram at packetSize.
+// tapMSS is the TCP MSS that keeps a TCP segment over IPv4 in an Ethernet
+// frame (with a VLAN tag) within one datagram at packetSize; clampMSSFrame
+// takes 20 bytes more off for IPv6.
 func tapMSS(packetSize int) int {
-	return MaxDatagramPayload(packetSize) - packetHeaderLen - 18 - 40 - 20
+	return MaxDatagramPayload(packetSize) - packetHeaderLen - 18 - 20 - 20
 }
 
 // sendLoop drains the session's queue into its connection. It is the only
