@@ -457,19 +457,19 @@ func closeReason(err error) string {
 	case err == nil:
 		return "closed"
 	case errors.As(err, &ae):
-		who := "we"
+		who := "this side"
 		if ae.Remote {
-			who = "peer"
+			who = "the peer"
 		}
 		switch quic.ApplicationErrorCode(ae.ErrorCode) {
 		case CloseNormal:
-			return who + " closed"
+			return "closed by " + who
 		case CloseReplaced:
 			return "replaced by a newer connection"
 		case CloseShutdown:
-			return who + " shutting down"
+			return "server shutting down"
 		}
-		return fmt.Sprintf("%s closed: %s", who, ae.ErrorMessage)
+		return fmt.Sprintf("closed by %s: %s", who, ae.ErrorMessage)
 	case errors.As(err, &ie):
 		return "idle timeout (no packets from the peer)"
 	}

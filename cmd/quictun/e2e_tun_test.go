@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // e2eMTU1300 matches ping's report of an ICMP "Frag needed and DF set
@@ -131,6 +132,7 @@ func TestE2ETUN(t *testing.T) {
 				t.Errorf("%s exited during the test", p.name)
 			}
 		}
+		before := len(c1.Stderr())
 		code, exited := srv.Stop(syscall.SIGTERM, nsStopTimeout)
 		if !exited || code != 0 {
 			t.Errorf("server after SIGTERM: exited=%v (in %v) code=%d, want exit 0", exited, nsStopTimeout, code)
@@ -138,7 +140,24 @@ func TestE2ETUN(t *testing.T) {
 		if l.LinkExists(srvNS, "qt0") {
 			t.Errorf("server left qt0 behind:\n%s", l.Must(srvNS, "ip", "-br", "link"))
 		}
+		// How client1 takes it is up to the client (it may redial); show it.
+		if e2eWaitGrowth(c1, before, 3*time.Second) {
+			t.Logf("client1 after the server stopped:\n%s", strings.TrimSpace(c1.Stderr()[before:]))
+		}
 	})
+}
+
+// e2eWaitGrowth waits up to timeout until p's stderr is longer than n bytes.
+func e2eWaitGrowth(p *nsProc, n int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for len(p.Stderr()) <= n {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // let the rest of the burst arrive
+	return true
 }
 
 // e2eHasField reports whether one of the whitespace-separated fields of out

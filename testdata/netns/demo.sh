@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# demo.sh — quictun end to end on one machine, in network namespaces.
+#
+# Makes a throwaway PKI, a star underlay (a router namespace with a bridge,
+# the server and two clients on 10.0.0.0/24), runs `quictun listen` and two
+# `quictun connect`, pings server <-> clients and client <-> client through
+# the tunnel, moves 20 MB with a SHA-256 check, prints what happened, and
+# removes everything it made (namespaces, processes, temp files) on exit.
+#
+# Needs root, iproute2, iputils-ping, and Go (to build quictun and the
+# traffic helper) unless QUICTUN=/path/to/quictun and NETTOOL=/path/to/nettool
+# are given. Run from the repository root: `make demo` or
+# `sudo testdata/netns/demo.sh`. Exits non-zero if a step fails.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+prefix="qtdemo$$-"
+tmp=""
+namespaces=()
+pids=()
+
+say() { printf '%s\n' "$*"; }
+step() { printf '==> %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+
+die() {
+	printf '    FAILED: %s\n' "$*" >&2
+	for log in "${tmp:-/nonexistent}"/*.log; do
+		[ -f "$log" ] || continue
+		printf -- '---- last lines of %s:\n' "$(basename "$log")" >&2
+		tail -n 20 "$log" >&2
+	done
+	exit 1
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	local pid i
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done # only our own, never by name
+	for pid in "${pids[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	if [ "$rc" -eq 0 ]; then
+		say "==> cleaned up: ${#namespaces[@]} namespaces, ${#pids[@]} processes, temp files"
+		say "demo passed"
+	else
+		say "==> cleaned up; demo FAILED (exit $rc)" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- preconditions ---
+if [ "$(id -u)" -ne 0 ]; then
+	say "demo.sh needs root (it creates network namespaces and TUN devices): run sudo make demo" >&2
+	exit 1
+fi
+for tool in ip:iproute2 ping:iputils-ping; do
+	command -v "${tool%%:*}" >/dev/null || {
+		say "demo.sh needs ${tool%%:*}: apt-get install ${tool#*:}" >&2
+		exit 1
+	}
+done
+[ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
+[ -e /dev/net/tun ] || { say "no /dev/net/tun: load the tun module (modprobe tun)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/quictun-demo.XXXXXX)
+
+# --- build ---
+step "build"
+quictun=${QUICTUN:-}
+nettool=${NETTOOL:-}
+if [ -z "$quictun" ] && [ -x "$repo/bin/quictun" ]; then quictun=$repo/bin/quictun; fi
+if [ -z "$quictun" ] || [ -z "$nettool" ]; then
+	command -v go >/dev/null || die "go not found (install Go, or set QUICTUN= and NETTOOL=)"
+fi
+if [ -z "$quictun" ]; then
+	(cd "$repo" && go build -o "$tmp/quictun" ./cmd/quictun) || die "go build ./cmd/quictun"
+	quictun=$tmp/quictun
+fi
+if [ -z "$nettool" ]; then
+	(cd "$repo" && go build -o "$tmp/nettool" ./testdata/netns/nettool) || die "go build ./testdata/netns/nettool"
+	nettool=$tmp/nettool
+fi
+ok "quictun: $quictun"
+
+# --- PKI ---
+step "PKI: a CA, a server certificate for 10.0.0.1, laptop1 (10.77.0.11), laptop2 (10.77.0.12)"
+pki=$tmp/pki
+{
+	"$quictun" cert ca --dir "$pki" --name "quictun demo CA" &&
+		"$quictun" cert issue --dir "$pki" --name server --server --host 10.0.0.1 &&
+		"$quictun" cert issue --dir "$pki" --name laptop1 --ip 10.77.0.11/24 --ip fd77::11/64 &&
+		"$quictun" cert issue --dir "$pki" --name laptop2 --ip 10.77.0.12/24 --ip fd77::12/64
+} >"$tmp/cert.out" 2>&1 || { cat "$tmp/cert.out" >&2; die "quictun cert"; }
+ok "$(ls "$pki" | tr '\n' ' ')"
+"$quictun" cert show "$pki/laptop1.crt" 2>&1 | sed 's/^/    | /' || true
+
+# --- namespaces ---
+step "namespaces ${prefix}{router,server,laptop1,laptop2}: bridge underlay 10.0.0.0/24"
+ns() { printf '%s%s' "$prefix" "$1"; }
+for role in router server laptop1 laptop2; do
+	ip netns add "$(ns "$role")" || die "ip netns add"
+	namespaces+=("$(ns "$role")")
+	ip -n "$(ns "$role")" link set lo up
+done
+r=$(ns router)
+ip -n "$r" link add br0 type bridge && ip -n "$r" link set br0 up || die "bridge"
+i=0
+for role in server laptop1 laptop2; do
+	n=$(ns "$role")
+	addr=10.0.0.$((i == 0 ? 1 : 10 + i))
+	ip -n "$n" link add eth0 type veth peer name "p$i" netns "$r" &&
+		ip -n "$r" link set "p$i" master br0 up &&
+		ip -n "$n" link set eth0 up &&
+		ip -n "$n" addr add "$addr/24" dev eth0 || die "veth for $role"
+	ok "$role: eth0 $addr/24"
+	i=$((i + 1))
+done
+
+# run_bg NAME NS ARGS... starts ARGS in namespace NS, output to $tmp/NAME.log.
+run_bg() {
+	local name=$1 n=$2
+	shift 2
+	ip netns exec "$n" "$@" >"$tmp/$name.log" 2>&1 &
+	pids+=("$!")
+}
+
+# forget PID: drop a process that has been reaped from the cleanup list,
+# so that cleanup never signals a PID the system may have reused.
+forget() {
+	local keep=() p
+	for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	pids=("${keep[@]}")
+}
+
+# wait_ping NS ADDR [SECONDS]: until one echo is answered, bounded.
+wait_ping() {
+	local n=$1 addr=$2 secs=${3:-15} end
+	end=$((SECONDS + secs))
+	while ((SECONDS < end)); do
+		ip netns exec "$n" ping -c 1 -W 1 "$addr" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# ping_all NS ADDR: 3 echoes, all answered; prints the rtt line.
+ping_all() {
+	local out
+	out=$(ip netns exec "$1" ping -c 3 -i 0.2 -w 10 "$2" 2>&1) || { say "$out" >&2; return 1; }
+	grep -q ' 0% packet loss' <<<"$out" || { say "$out" >&2; return 1; }
+	ok "${1#"$prefix"} -> $2: $(grep -o 'rtt.*' <<<"$out")"
+}
+
+# --- quictun ---
+step "start the server (TUN hub 10.77.0.1/24, fd77::1/64) and both laptops"
+run_bg server "$(ns server)" "$quictun" listen --listen 10.0.0.1:4433 \
+	--cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt" \
+	--mode tun --dev qt0 --ip 10.77.0.1/24 --ip fd77::1/64
+for c in laptop1 laptop2; do
+	run_bg "$c" "$(ns "$c")" "$quictun" connect --server 10.0.0.1:4433 \
+		--cert "$pki/$c.crt" --key "$pki/$c.key" --ca "$pki/ca.crt" --dev qt0
+done
+for c in laptop1 laptop2; do
+	wait_ping "$(ns "$c")" 10.77.0.1 15 || die "$c: no answer from 10.77.0.1 through the tunnel in 15 s"
+	ok "$c: tunnel up; qt0: $(ip -n "$(ns "$c")" -br addr show dev qt0 | awk '{$1=$1; print}')"
+done
+
+step "ping through the tunnel"
+ping_all "$(ns laptop1)" 10.77.0.1 || die "laptop1 -> server"
+ping_all "$(ns server)" 10.77.0.11 || die "server -> laptop1"
+ping_all "$(ns server)" 10.77.0.12 || die "server -> laptop2"
+ping_all "$(ns laptop1)" 10.77.0.12 || die "laptop1 -> laptop2 (through the hub)"
+wait_ping "$(ns laptop1)" fd77::1 15 || die "laptop1 -> fd77::1"
+ping_all "$(ns laptop1)" fd77::1 || die "laptop1 -> fd77::1 (IPv6)"
+
+# transfer FROM_NS TO_NS ADDR:PORT: 20 MB, SHA-256 compared by nettool.
+transfer() {
+	local from=$1 to=$2 addr=$3 rpid out
+	ip netns exec "$to" "$nettool" recv -listen "$addr" -timeout 60s >"$tmp/recv.out" 2>&1 &
+	rpid=$!
+	pids+=("$rpid")
+	out=$(ip netns exec "$from" "$nettool" send -to "$addr" -bytes $((20 << 20)) -timeout 60s 2>&1) || {
+		say "$out" >&2
+		return 1
+	}
+	local rc=0
+	wait "$rpid" || rc=$?
+	forget "$rpid"
+	[ "$rc" -eq 0 ] || { cat "$tmp/recv.out" >&2; return 1; }
+	grep -qx "$(grep '^bytes=' <<<"$out")" "$tmp/recv.out" || { say "$out" >&2; cat "$tmp/recv.out" >&2; return 1; }
+	ok "${from#"$prefix"} -> ${to#"$prefix"}: $(grep '^bytes=' <<<"$out" | cut -c1-40)… received intact; $(grep -o 'in .*' <<<"$out")"
+}
+
+step "move 20 MB through the tunnel, SHA-256 checked at both ends"
+transfer "$(ns laptop1)" "$(ns server)" 10.77.0.1:5001 || die "transfer laptop1 -> server"
+transfer "$(ns server)" "$(ns laptop2)" 10.77.0.12:5002 || die "transfer server -> laptop2"
+transfer "$(ns laptop2)" "$(ns laptop1)" 10.77.0.11:5003 || die "transfer laptop2 -> laptop1 (through the hub)"
+
+step "stop the server (SIGTERM): it should exit 0 and remove qt0"
+server_pid=${pids[0]}
+kill -TERM "$server_pid"
+for ((i = 0; i < 50; i++)); do
+	kill -0 "$server_pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$server_pid" 2>/dev/null && die "server still running 5 s after SIGTERM"
+rc=0
+wait "$server_pid" || rc=$?
+forget "$server_pid"
+[ "$rc" -eq 0 ] || die "server exited $rc after SIGTERM"
+if ip -n "$(ns server)" link show qt0 >/dev/null 2>&1; then die "server left qt0 behind"; fi
+ok "server exited 0, qt0 removed"
+
+step "the server's log lines about its clients"
+grep -E 'msg="client|peer=laptop' "$tmp/server.log" | grep -v 'msg="dropped' | head -n 12 | sed 's/^/    | /' || true
+dropped=$(grep -c 'msg="dropped' "$tmp/server.log" || true)
+[ "$dropped" -eq 0 ] || say "    ($dropped \"dropped …\" lines left out)"
