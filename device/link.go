@@ -90,13 +90,3 @@ func checkRoutes(routes []netip.Prefix) error {
 	}
 	return nil
 }
-
-// hasIPv6 reports whether any prefix is IPv6.
-func hasIPv6(prefixes []netip.Prefix) bool {
-	for _, p := range prefixes {
-		if p.Addr().Is6() {
-			return true
-		}
-	}
-	return false
-}

@@ -35,7 +35,11 @@ func Configure(name string, cfg LinkConfig) (undo func() error, err error) {
 	}
 	attrs := link.Attrs()
 	if (cfg.MAC != nil || cfg.Bridge != "") && attrs.EncapType != "ether" {
-		return nil, fmt.Errorf("configure %s: it is not an Ethernet (TAP) device but %s/%s; MAC and bridge apply to TAP devices only", name, link.Type(), attrs.EncapType)
+		what := fmt.Sprintf("a %s interface without Ethernet", link.Type())
+		if tt, ok := link.(*netlink.Tuntap); ok && tt.Mode == netlink.TUNTAP_MODE_TUN {
+			what = "a TUN device"
+		}
+		return nil, fmt.Errorf("configure %s: it is %s; MAC and bridge apply to TAP devices only", name, what)
 	}
 	var bridge *netlink.Bridge
 	if cfg.Bridge != "" {
@@ -286,6 +290,9 @@ func addRoute(link netlink.Link, p netip.Prefix, s *undoStack) error {
 		if errors.Is(err, unix.EEXIST) && len(existing) > 0 {
 			return fmt.Errorf("add route %s: a route to it already exists via %s", p, routeVia(existing[0]))
 		}
+		if errors.Is(err, unix.ENETDOWN) {
+			return fmt.Errorf("add route %s: %w (bring %s up first)", p, err, link.Attrs().Name)
+		}
 		return fmt.Errorf("add route %s: %w", p, err)
 	}
 	s.push(func() error { return ignoreGone(netlink.RouteDel(&route)) })
@@ -330,6 +337,16 @@ func ignoreGone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// hasIPv6 reports whether any prefix is IPv6.
+func hasIPv6(prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Addr().Is6() {
+			return true
+		}
+	}
+	return false
 }
 
 // nonZero returns a if it is not zero, else b.

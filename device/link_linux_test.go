@@ -355,6 +355,10 @@ func TestAddRemoveRoutes(t *testing.T) {
 	if _, err := AddRoutes(name, []netip.Prefix{netip.MustParsePrefix("10.90.0.1/16")}); err == nil || !strings.Contains(err.Error(), "did you mean") {
 		t.Errorf("AddRoutes with host bits: %v", err)
 	}
+	down := mustOpen(t, TUN, testName(t, "qtd"))
+	if _, err := AddRoutes(down.Name(), extra[:1]); err == nil || !strings.Contains(err.Error(), "bring "+down.Name()+" up first") {
+		t.Errorf("AddRoutes via a down link: %v", err)
+	}
 }
 
 func TestUndoAfterClose(t *testing.T) {

@@ -68,7 +68,7 @@ func open(kind Kind, name string) (*TunTap, error) {
 		return nil, fmt.Errorf("open device %q: unknown kind %v", name, kind)
 	}
 	if err := CheckName(name); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open %s: %w", kind, err)
 	}
 	exists, err := checkExisting(kind, name)
 	if err != nil {

@@ -467,27 +467,68 @@ func TestTUNShortBuffer(t *testing.T) {
 	}
 }
 
+// echoLoop writes ICMP echo requests into a TUN configured by
+// openConfiguredTUN and reads the replies, with the given headroom.
+type echoLoop struct {
+	d     *TunTap
+	off   int
+	out   [][]byte
+	bufs  [][]byte
+	sizes []int
+}
+
+func newEchoLoop(d *TunTap, off, size int) *echoLoop {
+	req := append(make([]byte, off), echo4(tunPeer4, tunLocal4.Addr(), 0x4242, 1, make([]byte, size))...)
+	bufs, sizes := newBufs(d.BatchSize(), 1500+off)
+	return &echoLoop{d: d, off: off, out: [][]byte{req}, bufs: bufs, sizes: sizes}
+}
+
+// roundTrip writes one request and reads until its reply, past the odd
+// unrelated packet (IPv6 router solicitation, MLD report).
+func (e *echoLoop) roundTrip(tb testing.TB) {
+	if _, err := e.d.Write(e.out, e.off); err != nil {
+		tb.Fatal(err)
+	}
+	for got, tries := false, 0; !got; tries++ {
+		if tries == 10 {
+			tb.Fatal("no echo reply among 10 reads")
+		}
+		n, err := e.d.Read(e.bufs, e.sizes, e.off)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for i := range n {
+			p := e.bufs[i][e.off : e.off+e.sizes[i]]
+			got = got || len(p) > 20 && p[0] == 0x45 && p[9] == protoICMP && p[20] == 0
+		}
+	}
+}
+
+func TestTUNNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	inNetns(t)
+	d, _ := openConfiguredTUN(t)
+	e := newEchoLoop(d, 16, 1000)
+	watchdog := time.AfterFunc(30*time.Second, func() { d.Close() })
+	defer watchdog.Stop()
+	if allocs := testing.AllocsPerRun(200, func() { e.roundTrip(t) }); allocs != 0 {
+		t.Errorf("Write+Read through a TUN allocates %.1f times per packet, want 0", allocs)
+	}
+}
+
 func BenchmarkTUNWriteRead(b *testing.B) {
 	inNetns(b)
 	d, _ := openConfiguredTUN(b)
-	const off = 16
-	req := append(make([]byte, off), echo4(tunPeer4, tunLocal4.Addr(), 0x4242, 1, make([]byte, 1000))...)
-	out := [][]byte{req}
-	bufs, sizes := newBufs(d.BatchSize(), 1500+off)
+	e := newEchoLoop(d, 16, 1000)
+	// A reply lost for good would block Read: close the device then.
+	watchdog := time.AfterFunc(10*time.Second, func() { d.Close() })
+	defer watchdog.Stop()
 	b.ReportAllocs()
-	b.SetBytes(int64(len(req) - off))
+	b.SetBytes(int64(len(e.out[0]) - e.off))
 	for b.Loop() {
-		if _, err := d.Write(out, off); err != nil {
-			b.Fatal(err)
-		}
-		for range 10 { // skip the odd unrelated packet (IPv6 router solicitation, MLD)
-			n, err := d.Read(bufs, sizes, off)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n > 0 && bufs[0][off] == 0x45 && bufs[0][off+9] == protoICMP {
-				break
-			}
-		}
+		e.roundTrip(b)
+		watchdog.Reset(10 * time.Second)
 	}
 }
