@@ -31,3 +31,8 @@ demo: ## run the network-namespace demo: server + 2 clients, ping, 20 MB transfe
 clean: ## remove bin/ and the test cache
 	rm -rf bin
 	$(GO) clean -testcache
+
+.PHONY: recovery
+recovery: build ## measure roaming recovery times (needs root)
+	@if [ "$$(id -u)" -ne 0 ]; then echo "make recovery needs root (network namespaces, TUN devices): sudo make recovery"; exit 1; fi
+	QUICTUN=$(CURDIR)/$(BIN) testdata/netns/recovery.sh -o bin/recovery.json
