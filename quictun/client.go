@@ -110,18 +110,16 @@ func (c *Client) Run(ctx context.Context) error {
 		} else {
 			failures++
 		}
-		state := "connection lost"
-		if !up {
-			state = "server unreachable"
-		}
-		if state != lastState {
-			c.log.Warn(state+"; redialling", "server", c.cfg.Server, "err", errString(err))
-			lastState = state
-		} else {
-			c.log.Debug("redial failed", "server", c.cfg.Server, "err", errString(err), "attempt", failures)
-		}
-		if up {
+		// One line per state change: "tunnel down" was logged when the
+		// connection ended; a failing redial says so once.
+		switch {
+		case up:
 			lastState = ""
+		case lastState == "":
+			c.log.Warn("server unreachable; redialling", "server", c.cfg.Server, "err", errString(err))
+			lastState = "unreachable"
+		default:
+			c.log.Debug("redial failed", "server", c.cfg.Server, "err", errString(err), "attempt", failures)
 		}
 		if c.cfg.MaxRetries > 0 && failures > c.cfg.MaxRetries {
 			return fmt.Errorf("gave up after %d failed attempts to reach %s: %w", failures, c.cfg.Server, err)
