@@ -301,7 +301,8 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	}
 	stop()
 	ss.stream = stream
-	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu)
+	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu,
+		"resumed", conn.ConnectionState().TLS.DidResume)
 	return ss, nil
 }
 

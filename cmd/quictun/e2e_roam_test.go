@@ -315,6 +315,11 @@ func TestE2ERoamServerRestart(t *testing.T) {
 	if n := roamCount(srv2, "client connected"); n != 1 {
 		t.Errorf("the new server logged %d×\"client connected\", want 1", n)
 	}
+	// The new handshake resumed the TLS session: the ticket key is derived
+	// from the server's key, so it outlives the process.
+	if n := len(roamLines(srv2, "client connected", "resumed=true")); n != 1 {
+		t.Errorf("the new server's handshake was not a TLS resumption (want resumed=true):\n%s", srv2.Stderr())
+	}
 	l.PingAll(c1NS, "10.77.0.1", 5)
 	l.PingAll(l.star.Server, "10.77.0.11", 3)
 }
