@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -402,4 +403,60 @@ func TestTunnelTAP(t *testing.T) {
 	if s.session("client1").Fragmented.Load() == 0 {
 		t.Error("no fragmentation counted for full-size frames")
 	}
+}
+
+// TestServerNoLeak connects and disconnects clients repeatedly: the server
+// keeps no session and no goroutine of theirs.
+func TestServerNoLeak(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+	})
+	// Warm up once, so lazily started goroutines (quic-go's) are counted.
+	warm := startClient(t, s, "client2", "ca", ClientConfig{}, true)
+	_ = warm
+	baseline := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		tc := &testClient{err: make(chan error, 1)}
+		var dev device.Device
+		up := make(chan struct{})
+		cl, err := NewClient(ClientConfig{
+			Server: s.srv.Addr(), TLS: clientTLS(t, "client1", "ca"),
+			SetupDevice: func(a Assignment) (device.Device, error) {
+				dev, _ = device.NewPipe(a.Mode, "leak", 16)
+				close(up)
+				return dev, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { tc.err <- cl.Run(ctx) }()
+		select {
+		case <-up:
+		case err := <-tc.err:
+			t.Fatalf("round %d: %v", i, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no tunnel", i)
+		}
+		cancel()
+		if err := <-tc.err; err != nil {
+			t.Fatalf("round %d: Run after cancel = %v", i, err)
+		}
+		dev.Close()
+		cl.Wait()
+	}
+	var n int
+	for i := 0; i < 100; i++ {
+		if s.session("client1") == nil {
+			n = runtime.NumGoroutine()
+			if n <= baseline+2 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("after 5 connect/disconnect rounds: %d goroutines, baseline %d, session %v\n%s",
+		n, baseline, s.session("client1") != nil, buf[:runtime.Stack(buf, true)])
 }
