@@ -613,3 +613,50 @@ func TestE2ERoamVanishingClients(t *testing.T) {
 			sent, got, code, watch.Stdout())
 	}
 }
+
+// TestE2ERoamFrozen stands in for a laptop's sleep: the client process is
+// stopped (SIGSTOP) for longer than the idle timeout, so the server times
+// its session out, then continued. The client must notice at once, redial
+// with the same device and address, and carry traffic again. (A real
+// suspend also stops the monotonic clock; the client's wall-clock jump
+// detector covers that case and cannot be provoked here without changing
+// the machine's clock.)
+func TestE2ERoamFrozen(t *testing.T) {
+	t.Parallel()
+	e2eRequireRoot(t)
+	l := roamStart(t, "rfrz", 1, roamShortFlags()...)
+	c1NS := l.star.Clients[0]
+	client := l.clients[0]
+	ifindex := roamIfindex(l.nsLab, c1NS, "qt0")
+
+	if err := syscall.Kill(client.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP client: %v", err)
+	}
+	frozen := time.Now()
+	if !roamWaitLines(l.srv, 1, roamShortIdle+3*time.Second, "client disconnected", "peer=c1", "idle timeout") {
+		syscall.Kill(client.Pid(), syscall.SIGCONT)
+		t.Fatalf("server did not time the frozen client out within %v + 3 s:\n%s", roamShortIdle, l.srv.Stderr())
+	}
+	time.Sleep(time.Second)
+	if err := syscall.Kill(client.Pid(), syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT client: %v", err)
+	}
+	woke := time.Now()
+	t.Logf("client frozen for %v", woke.Sub(frozen).Round(time.Millisecond))
+	el, err := roamFirstReply(c1NS, "10.77.0.1", woke, 10*time.Second)
+	if err != nil {
+		t.Fatalf("after waking: %v", err)
+	}
+	t.Logf("frozen: first reply through the tunnel %v after the client woke", el.Round(time.Millisecond))
+	if el > roamRecoverBound {
+		t.Errorf("first reply %v after waking, want within %v", el.Round(time.Millisecond), roamRecoverBound)
+	}
+	roamAlive(t, client, l.srv)
+	if got := roamIfindex(l.nsLab, c1NS, "qt0"); got != ifindex {
+		t.Errorf("client qt0 ifindex %d, was %d: the device was recreated", got, ifindex)
+	}
+	if n := roamCount(l.srv, "client connected"); n != 2 {
+		t.Errorf("server logged %d×\"client connected\", want 2 (before and after the freeze):\n%s", n, l.srv.Stderr())
+	}
+	l.PingAll(l.star.Server, "10.77.0.11", 3)
+}
