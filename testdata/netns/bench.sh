@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# bench.sh — quictun throughput, packet rate, latency and CPU cost, compared
+# with the raw link and with wireguard-go, in one run on one machine.
+#
+# Two network namespaces joined by a veth (10.0.0.1 "server" <-> 10.0.0.2
+# "client"). For each tunnel in turn — raw veth, quictun TUN, quictun TAP,
+# wireguard-go — it starts the tunnel (only that one), waits until it
+# answers pings, and measures from the client namespace to an iperf3 server
+# in the server namespace:
+#
+#   tcp1     TCP, one stream, client -> server   (iperf3)           Mbit/s
+#   tcp1_r   TCP, one stream, server -> client   (iperf3 -R)        Mbit/s
+#   tcp4     TCP, four streams, client -> server (iperf3 -P 4)      Mbit/s
+#   udp      UDP 64-byte payloads at full speed, packets received/s (iperf3 -u -b 0 -l 64)
+#   udp_r    the same, server -> client
+#   rtt      ping round trip, median of BENCH_PINGS echoes          ms
+#   cpu      CPU seconds (user+system, both tunnel processes) per GB
+#            received during the tcp1 / tcp1_r runs                 s/GB
+#
+# Each figure is the median of BENCH_REPS runs. It prints a table with the
+# ratios quictun/raw and quictun/wireguard-go and writes the same as JSON.
+#
+# Environment (all optional):
+#   BENCH_REPS=3          repetitions per figure (median taken)
+#   BENCH_TIME=4          seconds per iperf3 run
+#   BENCH_PINGS=20        echoes for the RTT median
+#   BENCH_OUT=bin/bench.json   where the JSON goes
+#   BENCH_TUNNELS="raw tun tap wg"   which tunnels to measure
+#   QUICTUN=path          quictun binary to measure (default: build one into
+#                         a temp dir: `make clean` elsewhere cannot pull it away)
+#   QUICTUN_ARGS="..."    extra flags for both `quictun listen` and `connect`
+#                         (e.g. "--packet-size 1452")
+#   BENCH_TXQUEUELEN=N    set this txqueuelen on the tunnel devices once up
+#   BENCH_VETH_MTU=N      MTU of the veth (default 1500; e.g. 9000 to try
+#                         jumbo QUIC packets with QUICTUN_ARGS="--packet-size 8000")
+#   WIREGUARD_GO=path     wireguard-go binary (default: go install a pinned
+#                         version into BENCH_CACHE, /tmp/quictun-bench-cache)
+#
+# Needs root, iproute2, iperf3, ping, jq; wireguard-go and wg (Debian's
+# wireguard-tools, installed with apt-get when missing) are best effort: the
+# wireguard-go column is left empty, with a note, when they are unavailable.
+# Traffic stays inside the two namespaces it makes; it removes exactly what
+# it made on exit. Exits non-zero if a tunnel never comes up (after printing
+# the figures of the others).
+# Run from anywhere: `make bench` or `sudo testdata/netns/bench.sh`.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+prefix="qtb$$"
+reps=${BENCH_REPS:-3}
+secs=${BENCH_TIME:-4}
+npings=${BENCH_PINGS:-20}
+out=${BENCH_OUT:-$repo/bin/bench.json}
+tunnels=${BENCH_TUNNELS:-raw tun tap wg}
+qargs=${QUICTUN_ARGS:-}
+txqlen=${BENCH_TXQUEUELEN:-}
+veth_mtu=${BENCH_VETH_MTU:-1500}
+# The pinned wireguard-go (golang.zx2c4.com/wireguard has no tagged
+# releases; this is the newest pseudo-version when the script was written).
+wg_version=v0.0.0-20260522210424-ecfc5a8d5446
+
+nsA="${prefix}s" # server side, 10.0.0.1
+nsB="${prefix}c" # client side, 10.0.0.2
+tmp=""
+namespaces=()
+pids=()        # every background process we started (killed on exit)
+tunnel_pids=() # the processes of the tunnel being measured
+notes=()
+failed=() # tunnels that never came up
+started=$SECONDS
+
+say() { printf '%s\n' "$*"; }
+step() { printf '==> %s\n' "$*"; }
+note() { notes+=("$*"); printf '    note: %s\n' "$*"; }
+
+die() {
+	printf '    FAILED: %s\n' "$*" >&2
+	for log in "${tmp:-/nonexistent}"/*.log; do
+		[ -f "$log" ] || continue
+		printf -- '---- last lines of %s:\n' "$(basename "$log")" >&2
+		tail -n 15 "$log" >&2
+	done
+	exit 1
+}
+
+# stop_pids PID...: SIGTERM, wait up to 5 s each, then SIGKILL. Only PIDs
+# this script started (never by name).
+stop_pids() {
+	local pid i
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+}
+
+# forget PID...: drop reaped processes from the cleanup list.
+forget() {
+	local keep=() p q drop
+	for p in "${pids[@]}"; do
+		drop=0
+		for q in "$@"; do [ "$p" = "$q" ] && drop=1; done
+		[ "$drop" -eq 1 ] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	((${#pids[@]})) && stop_pids "${pids[@]}"
+	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	if [ "$rc" -eq 0 ]; then
+		say "==> cleaned up: ${#namespaces[@]} namespaces, temp files ($((SECONDS - started)) s in all)"
+	else
+		say "==> cleaned up; bench FAILED (exit $rc)" >&2
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- preconditions ---
+if [ "$(id -u)" -ne 0 ]; then
+	say "bench.sh needs root (network namespaces, TUN devices): sudo make bench" >&2
+	exit 1
+fi
+for tool in ip:iproute2 ping:iputils-ping iperf3:iperf3 jq:jq; do
+	command -v "${tool%%:*}" >/dev/null || {
+		say "bench.sh needs ${tool%%:*}: apt-get install ${tool#*:}" >&2
+		exit 1
+	}
+done
+[ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
+[ -e /dev/net/tun ] || { say "no /dev/net/tun: load the tun module (modprobe tun)" >&2; exit 1; }
+[[ $reps =~ ^[1-9][0-9]?$ ]] || { say "BENCH_REPS must be 1..99" >&2; exit 1; }
+[[ $secs =~ ^[1-9][0-9]?$ ]] || { say "BENCH_TIME must be 1..99 seconds" >&2; exit 1; }
+[[ $veth_mtu =~ ^[0-9]+$ ]] && ((veth_mtu >= 1280 && veth_mtu <= 65535)) || { say "BENCH_VETH_MTU must be 1280..65535" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/quictun-bench.XXXXXX)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+clk_tck=$(getconf CLK_TCK)
+
+# --- build ---
+step "build"
+quictun=${QUICTUN:-}
+if [ -z "$quictun" ]; then
+	command -v go >/dev/null || die "go not found (install Go, or set QUICTUN=)"
+	(cd "$repo" && go build -o "$tmp/quictun" ./cmd/quictun) || die "go build ./cmd/quictun"
+	quictun=$tmp/quictun
+fi
+say "    quictun: $quictun"
+
+wggo=""
+if [[ " $tunnels " == *" wg "* ]]; then
+	wggo=${WIREGUARD_GO:-}
+	wgcache=${BENCH_CACHE:-/tmp/quictun-bench-cache}/wireguard-go-$wg_version
+	if [ -z "$wggo" ] && [ -x "$wgcache/wireguard" ]; then wggo=$wgcache/wireguard; fi
+	if [ -z "$wggo" ] && command -v go >/dev/null; then
+		say "    installing wireguard-go $wg_version into $wgcache"
+		if GOBIN=$wgcache GOFLAGS=-mod=mod timeout 300 go install "golang.zx2c4.com/wireguard@$wg_version" >"$tmp/wg-install.log" 2>&1; then
+			wggo=$wgcache/wireguard
+		else
+			note "wireguard-go could not be installed ($(tail -n 1 "$tmp/wg-install.log")): its column is empty"
+		fi
+	fi
+	if [ -n "$wggo" ] && ! command -v wg >/dev/null; then
+		say "    installing wg (wireguard-tools)"
+		{ timeout 120 apt-get install -y wireguard-tools || { timeout 120 apt-get update && timeout 120 apt-get install -y wireguard-tools; }; } >"$tmp/apt.log" 2>&1 || true
+		command -v wg >/dev/null || { note "wg (wireguard-tools) unavailable: the wireguard-go column is empty"; wggo=""; }
+	fi
+	[ -n "$wggo" ] && say "    wireguard-go: $wggo"
+fi
+
+# --- PKI ---
+step "PKI"
+pki=$tmp/pki
+{
+	"$quictun" cert ca --dir "$pki" --name "quictun bench CA" &&
+		"$quictun" cert issue --dir "$pki" --name server --server --host 10.0.0.1 &&
+		"$quictun" cert issue --dir "$pki" --name client --ip 10.77.0.11/24
+} >"$tmp/cert.log" 2>&1 || die "quictun cert"
+
+# --- namespaces ---
+step "namespaces $nsA (10.0.0.1) <-veth-> $nsB (10.0.0.2)"
+for n in "$nsA" "$nsB"; do
+	ip netns add "$n" || die "ip netns add $n"
+	namespaces+=("$n")
+	ip -n "$n" link set lo up
+done
+ip -n "$nsA" link add eth0 type veth peer name eth0 netns "$nsB" &&
+	ip -n "$nsA" addr add 10.0.0.1/24 dev eth0 && ip -n "$nsA" link set eth0 up &&
+	ip -n "$nsB" addr add 10.0.0.2/24 dev eth0 && ip -n "$nsB" link set eth0 up &&
+	ip -n "$nsA" link set eth0 mtu "$veth_mtu" && ip -n "$nsB" link set eth0 mtu "$veth_mtu" || die "veth"
+
+# run_bg NAME NS ARGS...: start ARGS in namespace NS (ip netns exec execs,
+# so $! is the program's own PID), output to $tmp/NAME.log.
+run_bg() {
+	local name=$1 n=$2
+	shift 2
+	ip netns exec "$n" "$@" >"$tmp/$name.log" 2>&1 &
+	pids+=("$!")
+	last_pid=$!
+}
+
+# wait_ping NS ADDR SECONDS: until one echo is answered, bounded.
+wait_ping() {
+	local end=$((SECONDS + $3))
+	while ((SECONDS < end)); do
+		ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+run_bg iperf3 "$nsA" iperf3 -s -p 5201
+iperf_pid=$last_pid
+
+# cpu_ticks: user+system clock ticks of the current tunnel's processes.
+cpu_ticks() {
+	local pid sum=0 st
+	for pid in "${tunnel_pids[@]}"; do
+		st=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		st=${st##*) } # after "(comm) "; fields from 3 on
+		read -r -a f <<<"$st"
+		sum=$((sum + f[11] + f[12])) # utime, stime (fields 14, 15)
+	done
+	echo "$sum"
+}
+
+# median: of the numbers on stdin ("null" lines ignored); "null" if none.
+median() {
+	{ grep -v '^null$' || true; } | sort -g | awk '{v[NR]=$1} END {
+		if (NR == 0) { print "null"; exit }
+		if (NR % 2) printf "%.6g\n", v[(NR+1)/2]; else printf "%.6g\n", (v[NR/2]+v[NR/2+1])/2 }'
+}
+
+# iperf KIND ADDR ARGS...: one iperf3 run from the client namespace; prints
+# "value cpu_s_per_gb retransmits" (null where not known).
+iperf() {
+	local kind=$1 addr=$2 j=$tmp/iperf.json t0 t1
+	shift 2
+	t0=$(cpu_ticks)
+	if ! timeout $((secs + 20)) ip netns exec "$nsB" iperf3 -c "$addr" -p 5201 -t "$secs" \
+		--connect-timeout 3000 -J "$@" >"$j" 2>"$tmp/iperf.err" || ! jq -e '.end.sum_received' "$j" >/dev/null 2>&1; then
+		say "    (iperf3 $* to $addr failed: $(jq -r '.error // empty' "$j" 2>/dev/null | head -c 200)$(head -c 200 "$tmp/iperf.err"))" >&2
+		echo "null null null"
+		sleep 1
+		return
+	fi
+	t1=$(cpu_ticks)
+	if [ "$kind" = udp ]; then
+		jq -r '"\(.end.sum_received.bytes / 64 / .end.sum_received.seconds) null null"' "$j"
+	else
+		jq -r --argjson ticks $((t1 - t0)) --argjson hz "$clk_tck" --argjson ntun "${#tunnel_pids[@]}" \
+			'.end as $e | "\($e.sum_received.bits_per_second / 1e6) \(if $ntun == 0 then "null" else ($ticks / $hz) / ($e.sum_received.bytes / 1e9) end) \($e.sum_sent.retransmits // "null")"' "$j"
+	fi
+}
+
+# rtt ADDR: median ping RTT in ms.
+rtt() {
+	ip netns exec "$nsB" ping -c "$npings" -i 0.05 -w $((npings / 5 + 10)) "$1" 2>/dev/null |
+		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median
+}
+
+declare -A R # R[tunnel.metric] = median value
+
+# measure TUNNEL ADDR: every figure for one tunnel, into R.
+measure() {
+	local t=$1 addr=$2 i v c r
+	local -a tcp1 tcp1c tcp1x tcp1r tcp1rc tcp1rx tcp4 udp udpr
+	for ((i = 0; i < reps; i++)); do
+		read -r v c r < <(iperf tcp "$addr") && tcp1+=("$v") tcp1c+=("$c") tcp1x+=("$r")
+		read -r v c r < <(iperf tcp "$addr" -R) && tcp1r+=("$v") tcp1rc+=("$c") tcp1rx+=("$r")
+		read -r v c r < <(iperf tcp "$addr" -P 4) && tcp4+=("$v")
+		read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && udp+=("$v")
+		read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && udpr+=("$v")
+		printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s\n' \
+			$((i + 1)) "$reps" "${tcp1[-1]/null/0}" "${tcp1r[-1]/null/0}" "${tcp4[-1]/null/0}" "${udp[-1]/null/0}" "${udpr[-1]/null/0}"
+	done
+	R[$t.tcp1]=$(printf '%s\n' "${tcp1[@]}" | median)
+	R[$t.tcp1_r]=$(printf '%s\n' "${tcp1r[@]}" | median)
+	R[$t.tcp4]=$(printf '%s\n' "${tcp4[@]}" | median)
+	R[$t.udp]=$(printf '%s\n' "${udp[@]}" | median)
+	R[$t.udp_r]=$(printf '%s\n' "${udpr[@]}" | median)
+	R[$t.retr]=$(printf '%s\n' "${tcp1x[@]}" | median)
+	R[$t.retr_r]=$(printf '%s\n' "${tcp1rx[@]}" | median)
+	R[$t.cpu]=$(printf '%s\n' "${tcp1c[@]}" | median)
+	R[$t.cpu_r]=$(printf '%s\n' "${tcp1rc[@]}" | median)
+	R[$t.rtt]=$(rtt "$addr")
+}
+
+# set_txqlen NS DEV: apply BENCH_TXQUEUELEN, when given.
+set_txqlen() {
+	[ -n "$txqlen" ] || return 0
+	ip -n "$1" link set dev "$2" txqueuelen "$txqlen" || die "txqueuelen $txqlen on $2"
+}
+
+# stop_tunnel: stop the current tunnel's processes.
+stop_tunnel() {
+	((${#tunnel_pids[@]})) || return 0
+	stop_pids "${tunnel_pids[@]}"
+	forget "${tunnel_pids[@]}"
+	tunnel_pids=()
+}
+
+# quictun_up MODE: server in A, client in B, both in MODE; 10.77.0.1 <-> .11
+quictun_up() {
+	local mode=$1 dev
+	dev=$([ "$mode" = tap ] && echo qtap0 || echo qt0)
+	# shellcheck disable=SC2086 # QUICTUN_ARGS is a list of flags
+	run_bg "$mode-server" "$nsA" "$quictun" listen --listen 10.0.0.1:4433 \
+		--cert "$pki/server.crt" --key "$pki/server.key" --ca "$pki/ca.crt" \
+		--mode "$mode" --dev "$dev" --ip 10.77.0.1/24 $qargs
+	tunnel_pids+=("$last_pid")
+	# shellcheck disable=SC2086
+	run_bg "$mode-client" "$nsB" "$quictun" connect --server 10.0.0.1:4433 \
+		--cert "$pki/client.crt" --key "$pki/client.key" --ca "$pki/ca.crt" \
+		--mode "$mode" --dev "$dev" $qargs
+	tunnel_pids+=("$last_pid")
+	wait_ping "$nsB" 10.77.0.1 20 || return 1
+	set_txqlen "$nsA" "$dev"
+	set_txqlen "$nsB" "$dev"
+	say "    up: $(ip -n "$nsB" -o link show dev "$dev" | grep -o 'mtu [0-9]*'), server $(ip -n "$nsA" -br addr show dev "$dev" | awk '{print $3}'), client $(ip -n "$nsB" -br addr show dev "$dev" | awk '{print $3}')"
+}
+
+# wg_up: wireguard-go in both namespaces, 10.79.0.1 <-> 10.79.0.2.
+# The interface names carry our prefix: the UAPI socket lives in
+# /var/run/wireguard/NAME.sock, shared by all namespaces.
+wg_up() {
+	local ia="${prefix}a" ib="${prefix}b" i
+	(umask 077 && wg genkey >"$tmp/wga.key" && wg genkey >"$tmp/wgb.key") || return 1
+	run_bg wg-server "$nsA" env WG_PROCESS_FOREGROUND=1 "$wggo" -f "$ia"
+	tunnel_pids+=("$last_pid")
+	run_bg wg-client "$nsB" env WG_PROCESS_FOREGROUND=1 "$wggo" -f "$ib"
+	tunnel_pids+=("$last_pid")
+	for ((i = 0; i < 50; i++)); do
+		[ -S "/var/run/wireguard/$ia.sock" ] && [ -S "/var/run/wireguard/$ib.sock" ] && break
+		sleep 0.1
+	done
+	ip netns exec "$nsA" wg set "$ia" private-key "$tmp/wga.key" listen-port 51820 \
+		peer "$(wg pubkey <"$tmp/wgb.key")" allowed-ips 10.79.0.2/32 &&
+		ip netns exec "$nsB" wg set "$ib" private-key "$tmp/wgb.key" \
+			peer "$(wg pubkey <"$tmp/wga.key")" endpoint 10.0.0.1:51820 allowed-ips 10.79.0.0/24 &&
+		ip -n "$nsA" addr add 10.79.0.1/24 dev "$ia" && ip -n "$nsA" link set "$ia" up &&
+		ip -n "$nsB" addr add 10.79.0.2/24 dev "$ib" && ip -n "$nsB" link set "$ib" up || return 1
+	wait_ping "$nsB" 10.79.0.1 20 || return 1
+	set_txqlen "$nsA" "$ia"
+	set_txqlen "$nsB" "$ib"
+	say "    up: $(ip -n "$nsB" -o link show dev "$ib" | grep -o 'mtu [0-9]*')"
+}
+
+# tunnel_failed MESSAGE LOG...: report a tunnel that never came up, with
+# its logs, stop it, and go on with the others (the exit status says so).
+tunnel_failed() {
+	local msg=$1 log
+	shift
+	printf '    FAILED: %s\n' "$msg" >&2
+	for log in "$@"; do
+		[ -f "$tmp/$log.log" ] || continue
+		printf -- '---- last lines of %s.log:\n' "$log" >&2
+		tail -n 10 "$tmp/$log.log" >&2
+	done
+	failed+=("$msg")
+	stop_tunnel
+}
+
+for t in $tunnels; do
+	case $t in
+	raw)
+		step "raw veth (10.0.0.1)"
+		wait_ping "$nsB" 10.0.0.1 5 || die "veth: no answer from 10.0.0.1"
+		measure raw 10.0.0.1
+		;;
+	tun | tap)
+		step "quictun $t mode (10.77.0.1)"
+		if ! quictun_up "$t"; then
+			tunnel_failed "quictun $t mode: no answer from 10.77.0.1 through the tunnel in 20 s" "$t-server" "$t-client"
+			continue
+		fi
+		measure "$t" 10.77.0.1
+		stop_tunnel
+		# The counters both ends log when they stop (drops, fragments...).
+		say "    server: $(grep -h 'msg="client disconnected"' "$tmp/$t-server.log" | tail -n 1 | sed 's/.*msg="client disconnected" //' | cut -c1-400)"
+		say "    client: $(grep -h 'msg="client stopped"' "$tmp/$t-client.log" | tail -n 1 | sed 's/.*counters=//' | cut -c1-400)"
+		;;
+	wg)
+		step "wireguard-go (10.79.0.1)"
+		if [ -z "$wggo" ]; then
+			note "wireguard-go skipped"
+			continue
+		fi
+		if ! wg_up; then
+			tunnel_failed "wireguard-go: not configured, or no answer from 10.79.0.1 in 20 s" wg-server wg-client
+			continue
+		fi
+		measure wg 10.79.0.1
+		stop_tunnel
+		;;
+	*) die "unknown tunnel $t in BENCH_TUNNELS (raw tun tap wg)" ;;
+	esac
+done
+stop_pids "$iperf_pid"
+forget "$iperf_pid"
+
+# --- report ---
+metrics=(tcp1 tcp1_r tcp4 udp udp_r rtt retr retr_r cpu cpu_r)
+declare -A label=(
+	[tcp1]="TCP 1 stream c->s (Mbit/s)" [tcp1_r]="TCP 1 stream s->c (Mbit/s)"
+	[tcp4]="TCP 4 streams c->s (Mbit/s)" [udp]="UDP 64 B c->s (pkt/s rcvd)"
+	[udp_r]="UDP 64 B s->c (pkt/s rcvd)" [rtt]="ping RTT median (ms)"
+	[retr]="TCP retransmits c->s (per run)" [retr_r]="TCP retransmits s->c (per run)"
+	[cpu]="CPU s/GB c->s (tunnel procs)" [cpu_r]="CPU s/GB s->c (tunnel procs)")
+val() { echo "${R[$1.$2]:-null}"; }
+# ratio A B: A/B with 2 decimals, or "-".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "null" || b == "null" || a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+fmt() { awk -v v="$1" 'BEGIN { if (v == "null" || v == "") print "-"; else if (v >= 100) printf "%.0f\n", v; else printf "%.3g\n", v }'; }
+
+step "results: medians of $reps runs of ${secs} s (rtt: $npings pings); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) now"
+{
+	printf '%-32s %10s %10s %10s %10s | %8s %8s %8s %8s\n' metric raw tun tap wg-go tun/raw tap/raw tun/wg tap/wg
+	for m in "${metrics[@]}"; do
+		printf '%-32s %10s %10s %10s %10s | %8s %8s %8s %8s\n' "${label[$m]}" \
+			"$(fmt "$(val raw "$m")")" "$(fmt "$(val tun "$m")")" "$(fmt "$(val tap "$m")")" "$(fmt "$(val wg "$m")")" \
+			"$(ratio "$(val tun "$m")" "$(val raw "$m")")" "$(ratio "$(val tap "$m")" "$(val raw "$m")")" \
+			"$(ratio "$(val tun "$m")" "$(val wg "$m")")" "$(ratio "$(val tap "$m")" "$(val wg "$m")")"
+	done
+} | tee "$tmp/table.txt"
+for n in "${notes[@]}"; do say "note: $n"; done
+
+# JSON: {meta, results{tunnel{metric}}, ratios{tun_vs_raw{metric}...}, notes}
+args=()
+for t in raw tun tap wg; do
+	for m in "${metrics[@]}"; do args+=(--argjson "${t}_$m" "$(val "$t" "$m")"); done
+done
+mkdir -p "$(dirname "$out")"
+jq -n "${args[@]}" \
+	--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" --argjson cpus "$(nproc)" \
+	--arg quictun "$quictun" --arg quictun_args "$qargs" --arg txqueuelen "$txqlen" --argjson veth_mtu "$veth_mtu" \
+	--arg load_start "$load_start" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
+	--arg wireguard_go "${wggo:+golang.zx2c4.com/wireguard@$wg_version ($wggo)}" \
+	--argjson reps "$reps" --argjson seconds "$secs" --argjson pings "$npings" \
+	--argjson rmem_max "$(sysctl -n net.core.rmem_max)" --argjson wmem_max "$(sysctl -n net.core.wmem_max)" \
+	--arg metrics "${metrics[*]}" --arg notes "$(printf '%s\n' "${notes[@]}")" --arg failed "$(printf '%s\n' "${failed[@]}")" '
+	def units: {tcp1: "Mbit/s", tcp1_r: "Mbit/s", tcp4: "Mbit/s", udp: "packets/s received", udp_r: "packets/s received",
+		rtt: "ms", retr: "TCP retransmits per run", retr_r: "TCP retransmits per run", cpu: "CPU s per GB", cpu_r: "CPU s per GB"};
+	($metrics | split(" ")) as $ms |
+	$ARGS.named as $a |
+	def res(t): reduce $ms[] as $m ({}; .[$m] = $a[t + "_" + $m]);
+	def rat(x; y): reduce $ms[] as $m ({}; .[$m] = (if $a[x + "_" + $m] == null or $a[y + "_" + $m] == null or $a[y + "_" + $m] == 0
+		then null else (($a[x + "_" + $m] / $a[y + "_" + $m]) * 1000 | round) / 1000 end));
+	{meta: {date: $date, kernel: $kernel, cpus: $cpus, quictun: $quictun, quictun_args: $quictun_args,
+		txqueuelen: $txqueuelen, veth_mtu: $veth_mtu, loadavg_start: $load_start, loadavg_end: $load_end,
+		wireguard_go: $wireguard_go, reps: $reps, seconds_per_run: $seconds,
+		pings: $pings, net_core_rmem_max: $rmem_max, net_core_wmem_max: $wmem_max, units: units},
+	 results: {raw: res("raw"), tun: res("tun"), tap: res("tap"), wireguard_go: res("wg")},
+	 ratios: {tun_vs_raw: rat("tun"; "raw"), tap_vs_raw: rat("tap"; "raw"),
+		tun_vs_wireguard_go: rat("tun"; "wg"), tap_vs_wireguard_go: rat("tap"; "wg")},
+	 notes: ($notes | split("\n") | map(select(. != ""))),
+	 failed: ($failed | split("\n") | map(select(. != "")))}' >"$out" || die "writing $out"
+say "==> JSON written to $out"
+if ((${#failed[@]})); then
+	say "==> tunnels that never came up:" >&2
+	printf '    %s\n' "${failed[@]}" >&2
+	exit 1
+fi
