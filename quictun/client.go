@@ -339,12 +339,7 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 func (c *Client) inboundLoop(conn *quic.Conn) {
 	reasm := newReassembler(0, 0)
 	var bufs [1][]byte
-	ctx := conn.Context()
-	for {
-		dg, err := conn.ReceiveDatagram(ctx)
-		if err != nil {
-			return
-		}
+	for dg := range startInbound(conn, &c.Counters) {
 		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
 		if !ok {
 			continue

@@ -12,17 +12,13 @@ import (
 	"github.com/quictun/quictun/device"
 )
 
-// inboundLoop receives the session's datagrams and delivers them. It must
-// never wait on anything slow: quic-go drops datagrams beyond 128 queued.
+// inboundLoop delivers the session's datagrams until its connection ends.
+// A separate goroutine drains quic-go's small receive queue into ours
+// (startInbound), so a slow device write never makes quic-go drop.
 func (ss *session) inboundLoop() {
 	s := ss.srv
 	reasm := newReassembler(0, 0)
-	ctx := ss.conn.Context()
-	for {
-		dg, err := ss.conn.ReceiveDatagram(ctx)
-		if err != nil {
-			return
-		}
+	for dg := range startInbound(ss.conn, &ss.Counters) {
 		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
 		if !ok {
 			continue

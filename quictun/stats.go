@@ -11,6 +11,7 @@ type Counters struct {
 	Reassembled        atomic.Uint64 // inbound packets rebuilt from fragments
 	TooBig             atomic.Uint64 // too big and answered with ICMP
 	DropQueueFull      atomic.Uint64 // outbound queue full (slow peer)
+	DropInboundFull    atomic.Uint64 // inbound queue full (device too slow)
 	DropSpoofed        atomic.Uint64 // inbound source not the peer's
 	DropNoRoute        atomic.Uint64 // no session owns the destination
 	DropMalformed      atomic.Uint64 // unparsable packet or datagram
@@ -36,6 +37,7 @@ func (c *Counters) Snapshot() map[string]uint64 {
 	add("reassembled", &c.Reassembled)
 	add("too_big", &c.TooBig)
 	add("drop_queue_full", &c.DropQueueFull)
+	add("drop_inbound_full", &c.DropInboundFull)
 	add("drop_spoofed", &c.DropSpoofed)
 	add("drop_no_route", &c.DropNoRoute)
 	add("drop_malformed", &c.DropMalformed)

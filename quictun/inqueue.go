@@ -1,0 +1,37 @@
+package quictun
+
+import (
+	"github.com/quic-go/quic-go"
+)
+
+// inboundQueueLen is how many received datagrams wait for delivery. quic-go
+// keeps only 128 and drops beyond that without a trace, so a goroutine does
+// nothing but move datagrams from quic-go into this larger queue; delivery
+// (reassembly, checks, device writes, forwarding) runs in another.
+const inboundQueueLen = 4096
+
+// receiveDatagrams moves conn's datagrams into q until the connection ends,
+// then closes q. A full q drops the datagram and counts it.
+func receiveDatagrams(conn *quic.Conn, q chan<- []byte, c *Counters) {
+	defer close(q)
+	ctx := conn.Context()
+	for {
+		dg, err := conn.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case q <- dg:
+		default:
+			c.DropInboundFull.Add(1)
+		}
+	}
+}
+
+// startInbound runs receiveDatagrams for conn in its own goroutine and
+// returns the queue to deliver from.
+func startInbound(conn *quic.Conn, c *Counters) <-chan []byte {
+	q := make(chan []byte, inboundQueueLen)
+	go receiveDatagrams(conn, q, c)
+	return q
+}
