@@ -92,7 +92,7 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 		s.sendTUN(dst, s.bufs.copyOf(pkt, ss), info)
 		return
 	}
-	s.writeDevice(pkt, &ss.Counters)
+	s.writeDevice(pkt, &ss.Counters, ss.scratch)
 }
 
 // inboundTAP learns where a client's frame came from and switches it.
@@ -109,7 +109,7 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 			switch dst {
 			case ss:
 			case s.local:
-				s.writeDevice(pkt, &ss.Counters)
+				s.writeDevice(pkt, &ss.Counters, ss.scratch)
 			default:
 				dst.enqueue(s.bufs.copyOf(pkt, ss))
 			}

@@ -104,18 +104,21 @@ func (s *Server) tooBig(pb *packetBuf, mtu int) {
 	}
 	out.n = n
 	if pb.origin == nil {
-		s.writeDevice(out.packet(), &s.Counters)
+		s.writeDevice(out.packet(), &s.Counters, s.devScratch)
 		s.bufs.put(out)
 		return
 	}
 	pb.origin.enqueue(out)
 }
 
-// writeDevice writes one packet into the server's device.
-func (s *Server) writeDevice(pkt []byte, c *Counters) {
-	var bufs [1][]byte
-	bufs[0] = pkt
-	if _, err := s.dev.Write(bufs[:], 0); err != nil {
+// writeDevice writes one packet into the server's device. scratch is a
+// one-element slice owned by the calling goroutine (so the call does not
+// allocate).
+func (s *Server) writeDevice(pkt []byte, c *Counters, scratch [][]byte) {
+	scratch[0] = pkt
+	_, err := s.dev.Write(scratch, 0)
+	scratch[0] = nil
+	if err != nil {
 		c.DropDeviceError.Add(1)
 		if s.logRL.allow(time.Now()) {
 			s.log.Warn("device write failed", "device", s.dev.Name(), "err", err)
@@ -147,7 +150,7 @@ func (s *Server) forwardTAP(pb *packetBuf, from *session) {
 			case dst == port:
 				s.bufs.put(pb) // already on its segment
 			case dst == s.local:
-				s.writeDevice(pkt, &from.Counters)
+				s.writeDevice(pkt, &from.Counters, from.scratch)
 				s.bufs.put(pb)
 			default:
 				dst.enqueue(pb)
@@ -162,7 +165,7 @@ func (s *Server) forwardTAP(pb *packetBuf, from *session) {
 // port but the one it came from.
 func (s *Server) flood(pb *packetBuf, from *session) {
 	if from != nil {
-		s.writeDevice(pb.packet(), &from.Counters)
+		s.writeDevice(pb.packet(), &from.Counters, from.scratch)
 	}
 	var arr [16]*session
 	targets := s.readySessions(arr[:0], from)

@@ -36,7 +36,9 @@ type Server struct {
 	leases Leases
 	frag   fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
-	logRL  *rateLimiter
+	// devScratch is the device reader's one-element slice for device writes.
+	devScratch [][]byte
+	logRL      *rateLimiter
 
 	// Counters of the device side: packets read from the device that no
 	// session owns, and the like.
@@ -77,17 +79,18 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("MTU %d is larger than a datagram can carry at packet size %d (at most %d)", cfg.MTU, cfg.PacketSize, max)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		mode:     mode,
-		routes:   new(routeTable[*session]),
-		macs:     newMACTable[*session](0, 0),
-		local:    &session{name: "(local device)"},
-		leases:   newMemLeases(),
-		icmp:     newRateLimiter(100, 200),
-		logRL:    newRateLimiter(1, 10),
-		sessions: make(map[string]*session),
-		bufs:     newBufPool(max(cfg.MTU, TAPMTU+22)),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		mode:       mode,
+		routes:     new(routeTable[*session]),
+		macs:       newMACTable[*session](0, 0),
+		local:      &session{name: "(local device)"},
+		leases:     newMemLeases(),
+		icmp:       newRateLimiter(100, 200),
+		logRL:      newRateLimiter(1, 10),
+		sessions:   make(map[string]*session),
+		bufs:       newBufPool(max(cfg.MTU, TAPMTU+22)),
+		devScratch: make([][]byte, 1),
 	}
 	udp, err := listenUDP(cfg.Listen, s.log)
 	if err != nil {

@@ -30,6 +30,9 @@ type session struct {
 	queue chan *packetBuf // outbound, drained by sendLoop
 	ready atomic.Bool     // set once the client said ready; cleared when it ends
 
+	// scratch is the inbound goroutine's one-element slice for device writes.
+	scratch [][]byte
+
 	undoRoutes func() error // removes the kernel routes of id.Routes; only touched by register/remove
 
 	// Counters of this session.
@@ -46,6 +49,7 @@ func newSession(s *Server, conn *quic.Conn, id qcrypto.Identity, log *slog.Logge
 		peerMTU:     s.cfg.MTU,
 		maxDatagram: MaxDatagramPayload(s.cfg.PacketSize),
 		queue:       make(chan *packetBuf, s.cfg.QueueLen),
+		scratch:     make([][]byte, 1),
 	}
 }
 
