@@ -43,19 +43,7 @@ func TestE2ESystem(t *testing.T) {
 			"--inh-caps=-all", "--bounding-set=-all", "--",
 			l.Quictun(), "listen", "--listen", "127.0.0.1:4440",
 			"--cert", "pub-server.crt", "--key", "pub-server.key", "--ca", "pub-ca.crt", "--ip", "10.77.0.1/24", "--dev", "qtnr0")
-		code, exited := p.Wait(10 * time.Second)
-		line := e2eErrorLine(p.Stderr())
-		switch {
-		case !exited:
-			p.Stop(syscall.SIGTERM, nsStopTimeout)
-			t.Fatalf("unprivileged listen still running; want an error:\n%s", p.Dump())
-		case code == 0:
-			t.Errorf("unprivileged listen exited 0")
-		case !regexp.MustCompile(`(?i)root|CAP_NET_ADMIN`).MatchString(line):
-			t.Errorf("error line %q does not say it needs root or CAP_NET_ADMIN\n%s", line, p.Dump())
-		default:
-			t.Logf("exit %d: %s", code, line)
-		}
+		sysExpectFailure(t, p, regexp.MustCompile(`(?i)root|CAP_NET_ADMIN`))
 		if now := l.Must(srvNS, "ip", "-br", "link"); now != links {
 			t.Errorf("links changed by a failed start:\nbefore:\n%s\nafter:\n%s", links, now)
 		}
@@ -67,19 +55,7 @@ func TestE2ESystem(t *testing.T) {
 		p := l.Start(srvNS, "no-tun", "unshare", "--mount", "--propagation", "private", "sh", "-c",
 			`mount -t tmpfs none /dev/net && exec "$0" "$@"`, l.Quictun(), "listen", "--listen", "127.0.0.1:4441",
 			"--cert", "pki/server.crt", "--key", "pki/server.key", "--ca", "pki/ca.crt", "--ip", "10.77.0.1/24", "--dev", "qtnt0")
-		code, exited := p.Wait(10 * time.Second)
-		line := e2eErrorLine(p.Stderr())
-		switch {
-		case !exited:
-			p.Stop(syscall.SIGTERM, nsStopTimeout)
-			t.Fatalf("listen without /dev/net/tun still running; want an error:\n%s", p.Dump())
-		case code == 0:
-			t.Errorf("listen without /dev/net/tun exited 0")
-		case !regexp.MustCompile(`/dev/net/tun.*modprobe tun`).MatchString(line):
-			t.Errorf("error line %q does not name /dev/net/tun and the fix\n%s", line, p.Dump())
-		default:
-			t.Logf("exit %d: %s", code, line)
-		}
+		sysExpectFailure(t, p, regexp.MustCompile(`/dev/net/tun.*modprobe tun`))
 	})
 
 	t.Run("existing device kept", func(t *testing.T) {
@@ -126,4 +102,23 @@ func TestE2ESystem(t *testing.T) {
 		}
 		srv.Stop(syscall.SIGTERM, nsStopTimeout)
 	})
+}
+
+// sysExpectFailure waits for p to exit non-zero within 10 s with a
+// `quictun: …` line that matches want.
+func sysExpectFailure(t *testing.T, p *nsProc, want *regexp.Regexp) {
+	t.Helper()
+	code, exited := p.Wait(10 * time.Second)
+	line := e2eErrorLine(p.Stderr())
+	switch {
+	case !exited:
+		p.Stop(syscall.SIGTERM, nsStopTimeout)
+		t.Fatalf("still running after 10 s; want an error:\n%s", p.Dump())
+	case code == 0:
+		t.Errorf("exited 0; want an error matching %v", want)
+	case !want.MatchString(line):
+		t.Errorf("error line %q does not match %v\n%s", line, want, p.Dump())
+	default:
+		t.Logf("exit %d: %s", code, line)
+	}
 }
