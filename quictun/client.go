@@ -93,7 +93,7 @@ func (c *Client) Device() device.Device { return c.dev }
 func (c *Client) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go c.watchSleep(sctx)
+	go c.watchSleep(sctx, newSleepDetector())
 	failures := 0
 	lastState := ""
 	for {
@@ -292,23 +292,48 @@ func (c *Client) keepalive(conn *quic.Conn) {
 	}
 }
 
-// watchSleep notices that the machine slept: Go timers use the monotonic
-// clock, which stops during suspend, so after a long sleep nothing has
-// timed out yet although the server has long forgotten us. When the wall
-// clock jumped by more than the idle timeout, the connection is closed so
-// the client redials at once.
-func (c *Client) watchSleep(ctx context.Context) {
+// sleepDetector notices that the machine slept: Go timers use the
+// monotonic clock, which stops during suspend, so after a long sleep
+// nothing has timed out yet although the server has long forgotten us.
+// The wall clock keeps running; the difference between the two is the
+// time spent asleep.
+type sleepDetector struct {
+	wall     func() time.Time     // wall clock (no monotonic reading)
+	mono     func() time.Duration // monotonic clock
+	lastWall time.Time
+	lastMono time.Duration
+}
+
+func newSleepDetector() *sleepDetector {
+	start := time.Now()
+	d := &sleepDetector{
+		wall: func() time.Time { return time.Now().Round(0) },
+		mono: func() time.Duration { return time.Since(start) },
+	}
+	d.lastWall, d.lastMono = d.wall(), d.mono()
+	return d
+}
+
+// slept returns how much more wall-clock than monotonic time passed since
+// the last call: the time the machine was suspended.
+func (d *sleepDetector) slept() time.Duration {
+	w, m := d.wall(), d.mono()
+	jump := w.Sub(d.lastWall) - (m - d.lastMono)
+	d.lastWall, d.lastMono = w, m
+	return jump
+}
+
+// watchSleep checks every second whether the machine slept longer than the
+// idle timeout; then the connection is closed so the client redials at once.
+func (c *Client) watchSleep(ctx context.Context, d *sleepDetector) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			jump := now.Round(0).Sub(last.Round(0)) - now.Sub(last)
-			last = now
-			if jump > c.cfg.IdleTimeout {
+		case <-t.C:
+			if jump := d.slept(); jump > c.cfg.IdleTimeout {
 				c.log.Info("woke from sleep; reconnecting", "slept", jump.Round(time.Second))
 				if conn := c.conn.Load(); conn != nil {
 					conn.CloseWithError(CloseNormal, "client woke from sleep")
