@@ -237,6 +237,9 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	}
 	if a.Mode == device.TUN {
 		a.MTU = min(a.MTU, c.mtuLimit)
+		if c.cfg.MTU == 0 {
+			a.MTU = ipv6MTU(a.MTU, a.Addresses)
+		}
 	}
 	if c.dev == nil {
 		dev, err := c.cfg.SetupDevice(a)

@@ -39,6 +39,25 @@ func MaxDatagramPayload(packetSize int) int { return packetSize - 37 }
 // datagram (with our 1-byte header) at the given QUIC packet size.
 func TUNMTU(packetSize int) int { return MaxDatagramPayload(packetSize) - packetHeaderLen }
 
+// MinIPv6MTU is the smallest link MTU IPv6 works on.
+const MinIPv6MTU = 1280
+
+// ipv6MTU raises a derived TUN MTU to 1280 when IPv6 is in use: below that
+// Linux disables IPv6 on the device. Packets between the derived MTU and
+// 1280 are then split into fragments (IPv6 must not be answered with a
+// Packet Too Big below 1280).
+func ipv6MTU(mtu int, addrs []netip.Prefix) int {
+	if mtu >= MinIPv6MTU {
+		return mtu
+	}
+	for _, p := range addrs {
+		if p.Addr().Is6() && !p.Addr().Is4In6() {
+			return MinIPv6MTU
+		}
+	}
+	return mtu
+}
+
 // ServerConfig configures a Server. The zero value of each optional field
 // is documented next to it.
 type ServerConfig struct {
@@ -87,7 +106,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.PacketSize = DefaultPacketSize
 	}
 	if c.MTU == 0 {
-		c.MTU = TUNMTU(c.PacketSize)
+		c.MTU = ipv6MTU(TUNMTU(c.PacketSize), c.Networks)
 	}
 	if c.Mode == device.TAP {
 		c.MTU = TAPMTU

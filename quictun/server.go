@@ -56,6 +56,7 @@ type Server struct {
 // NewServer checks cfg and opens the UDP socket (so a port in use fails
 // before any device is touched). Call Serve to run it.
 func NewServer(cfg ServerConfig) (*Server, error) {
+	explicitMTU := cfg.MTU
 	cfg = cfg.withDefaults()
 	if cfg.Mode != device.TUN && cfg.Mode != device.TAP {
 		return nil, errors.New("server: no mode")
@@ -75,7 +76,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("--pool %s is outside the server's networks (--ip): clients must get addresses the server can reach", p)
 		}
 	}
-	if max := TUNMTU(cfg.PacketSize); mode == device.TUN && cfg.MTU > max {
+	if max := TUNMTU(cfg.PacketSize); mode == device.TUN && explicitMTU > max {
 		return nil, fmt.Errorf("MTU %d is larger than a datagram can carry at packet size %d (at most %d)", cfg.MTU, cfg.PacketSize, max)
 	}
 	s := &Server{
@@ -107,6 +108,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.ln = ln
 	return s, nil
 }
+
+// MTU returns the device MTU the server runs with (and announces to
+// clients, who may ask for less).
+func (s *Server) MTU() int { return s.cfg.MTU }
 
 // Addr returns the UDP address the server listens on.
 func (s *Server) Addr() string { return s.udp.LocalAddr().String() }

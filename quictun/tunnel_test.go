@@ -460,3 +460,50 @@ func TestServerNoLeak(t *testing.T) {
 	t.Fatalf("after 5 connect/disconnect rounds: %d goroutines, baseline %d, session %v\n%s",
 		n, baseline, s.session("client1") != nil, buf[:runtime.Stack(buf, true)])
 }
+
+// udp6 builds an IPv6/UDP packet.
+func udp6(src, dst string, payload []byte) []byte {
+	b := make([]byte, 48+len(payload))
+	b[0] = 0x60
+	binary.BigEndian.PutUint16(b[4:], uint16(8+len(payload)))
+	b[6], b[7] = 17, 64
+	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	binary.BigEndian.PutUint16(b[44:], uint16(8+len(payload)))
+	copy(b[48:], payload)
+	return b
+}
+
+// TestTunnelSmallPacketSizeIPv6: at a packet size whose datagrams carry
+// less than 1280 bytes, the device MTU is raised to 1280 so IPv6 keeps
+// working; IPv6 packets that do not fit a datagram are split, IPv4 packets
+// with DF are answered with the datagram's real limit.
+func TestTunnelSmallPacketSizeIPv6(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{PacketSize: 1280,
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+	})
+	if s.srv.MTU() != MinIPv6MTU {
+		t.Errorf("server MTU = %d, want %d", s.srv.MTU(), MinIPv6MTU)
+	}
+	c := startClient(t, s, "client1", "ca", ClientConfig{PacketSize: 1280}, true)
+	if c.a.MTU != MinIPv6MTU {
+		t.Errorf("client MTU = %d, want %d", c.a.MTU, MinIPv6MTU)
+	}
+	payload := bytes.Repeat([]byte("6"), 1280-48)
+	copy(payload, "v6-full")
+	c.peer.write(t, udp6("fd77::11", "fd77::1", payload))
+	if got := s.peer.next(5*time.Second, hasPayload([]byte("v6-full"))); len(got) != 1280 {
+		t.Fatalf("1280-byte IPv6 packet: server got %d bytes, want 1280 (split and reassembled)", len(got))
+	}
+	s.peer.write(t, udp6("fd77::1", "fd77::11", payload))
+	if got := c.peer.next(5*time.Second, hasPayload([]byte("v6-full"))); len(got) != 1280 {
+		t.Fatalf("1280-byte IPv6 packet: client got %d bytes, want 1280", len(got))
+	}
+	limit := TUNMTU(1280)
+	c.peer.write(t, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1280-28), true))
+	icmp := c.peer.next(5*time.Second, func(b []byte) bool { return len(b) > 20 && b[0]>>4 == 4 && b[9] == 1 })
+	if icmp == nil || binary.BigEndian.Uint16(icmp[26:]) != uint16(limit) {
+		t.Fatalf("IPv4 DF packet over the datagram limit: want ICMP frag needed with mtu %d, got %x", limit, icmp)
+	}
+}

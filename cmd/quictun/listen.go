@@ -144,7 +144,7 @@ func runListen(c *cli.Context) error {
 		devAddrs = nil
 	}
 	dev, undo, err := openDevice(mode, devName, device.LinkConfig{
-		Addrs: devAddrs, MTU: deviceMTU(mode, mtu, packetSize), Bridge: bridge,
+		Addrs: devAddrs, MTU: deviceMTU(mode, srv.MTU()), Bridge: bridge,
 		MAC: tapMAC(mode, "server:"+cert.Leaf.Subject.CommonName+":"+devName),
 	})
 	if err != nil {
@@ -164,15 +164,12 @@ func runListen(c *cli.Context) error {
 }
 
 // deviceMTU is the MTU to set on a device: TAP devices keep 1500 (frames
-// that do not fit a datagram are split); TUN gets the derived or given MTU.
-func deviceMTU(mode device.Kind, mtu, packetSize int) int {
+// that do not fit a datagram are split); TUN gets the server's MTU.
+func deviceMTU(mode device.Kind, mtu int) int {
 	if mode == device.TAP {
 		return quictun.TAPMTU
 	}
-	if mtu > 0 {
-		return mtu
-	}
-	return quictun.TUNMTU(packetSize)
+	return mtu
 }
 
 // tapMAC returns a stable MAC for a TAP device, so a bridge's MAC does not
@@ -193,7 +190,7 @@ func openDevice(mode device.Kind, name string, lc device.LinkConfig) (device.Dev
 	undo, err := device.Configure(dev.Name(), lc)
 	if err != nil {
 		dev.Close()
-		return nil, nil, fmt.Errorf("configure %s: %w", name, err)
+		return nil, nil, err
 	}
 	return dev, undo, nil
 }
