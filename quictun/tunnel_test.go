@@ -278,6 +278,21 @@ func TestTunnelTUN(t *testing.T) {
 			t.Fatal("client1 was cut off after the spoofed packet")
 		}
 	})
+	t.Run("network routed behind a client", func(t *testing.T) {
+		// client1's certificate routes 192.168.50.0/24 behind it.
+		c1.peer.write(t, udp4("192.168.50.7", "10.77.0.1", []byte("from-behind-c1"), true))
+		if s.peer.next(5*time.Second, hasPayload([]byte("from-behind-c1"))) == nil {
+			t.Fatal("a packet from client1's routed network was not accepted")
+		}
+		s.peer.write(t, udp4("10.77.0.1", "192.168.50.7", []byte("to-behind-c1"), true))
+		if c1.peer.next(5*time.Second, hasPayload([]byte("to-behind-c1"))) == nil {
+			t.Fatal("a packet to client1's routed network did not reach client1")
+		}
+		c2.peer.write(t, udp4("192.168.50.8", "10.77.0.1", []byte("c2-claims-c1-net"), true))
+		if s.peer.next(300*time.Millisecond, hasPayload([]byte("c2-claims-c1-net"))) != nil {
+			t.Fatal("client2 sent from client1's routed network and got through")
+		}
+	})
 	t.Run("too big answered with ICMP", func(t *testing.T) {
 		big := udp4("10.77.0.1", "10.77.0.12", make([]byte, 1372), true) // 1400 bytes, DF, client2 takes 1300
 		s.peer.write(t, big)
