@@ -22,6 +22,34 @@ func TestE2ESystem(t *testing.T) {
 	l.Cert("ca", "--dir", "pki", "--name", "E2E System CA")
 	l.Cert("issue", "--dir", "pki", "--name", "server", "--server", "--host", "10.0.0.1")
 	l.Cert("issue", "--dir", "pki", "--name", "c1", "--ip", "10.77.0.11/24")
+	l.Cert("issue", "--dir", "pki", "--name", "site", "--ip", "10.77.0.21/24", "--route", "192.168.50.0/24")
+
+	t.Run("routes", func(t *testing.T) {
+		l := l.With(t)
+		srv := l.StartQuictun(srvNS, "server-routes", e2eListenArgs("--dev", "qt2", "--ip", "10.77.0.1/24", "--route", "192.168.60.0/24")...)
+		if !srv.WaitOutput("listening", 10*time.Second) {
+			t.Fatalf("server did not start:\n%s", srv.Dump())
+		}
+		c := l.StartQuictun(cNS, "client-routes", e2eConnectArgs("site", "--dev", "qt2")...)
+		l.WaitPing(cNS, "10.77.0.1", nsPingTimeout)
+		// The server pushed 192.168.60.0/24: the client routes it via its device.
+		if out := l.Must(cNS, "ip", "route", "show", "192.168.60.0/24"); !strings.Contains(out, "dev qt2") {
+			t.Errorf("client has no route for the pushed 192.168.60.0/24 via qt2: %q", out)
+		}
+		// The client's certificate routes 192.168.50.0/24 behind it: the
+		// server routes it via its device while the client is connected.
+		if out := l.Must(srvNS, "ip", "route", "show", "192.168.50.0/24"); !strings.Contains(out, "dev qt2") {
+			t.Errorf("server has no route for the client's 192.168.50.0/24 via qt2: %q", out)
+		}
+		c.Stop(syscall.SIGTERM, nsStopTimeout)
+		if !srv.WaitOutput("client disconnected", 5*time.Second) {
+			t.Fatalf("server did not see the client leave:\n%s", srv.Dump())
+		}
+		if out := l.Must(srvNS, "ip", "route", "show", "192.168.50.0/24"); strings.TrimSpace(out) != "" {
+			t.Errorf("server kept the route of a client that left: %q", out)
+		}
+		srv.Stop(syscall.SIGTERM, nsStopTimeout)
+	})
 
 	t.Run("not root", func(t *testing.T) {
 		l := l.With(t)
