@@ -49,6 +49,11 @@ func ParseKind(s string) (Kind, error) {
 // Longer names are silently truncated by the kernel, so they are rejected.
 const MaxNameLen = 15
 
+// OffloadBufSize is the buffer size (with the packet at offset 16 or less)
+// that lets Write of an offloading TUN coalesce TCP and UDP segments into
+// one 64 KiB super-packet in place.
+const OffloadBufSize = 64 + 65535 + 64
+
 // ErrClosed is returned by Read and Write once the device is closed.
 var ErrClosed = errors.New("device closed")
 
@@ -63,7 +68,12 @@ type Device interface {
 	// returns ErrClosed (possibly wrapped).
 	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
 	// Write writes each bufs[i][offset:] as one packet and returns how many
-	// were written. The bytes before offset may be overwritten.
+	// were written. On an error with n < len(bufs), bufs[n] was refused and
+	// the packets after it were not tried; an offloading TUN tries every
+	// packet and returns n == len(bufs) with the error when any was
+	// refused. The bytes before offset may be overwritten, and a device
+	// that coalesces (an offloading TUN) may also grow bufs[i] within its
+	// capacity and swap elements of bufs.
 	Write(bufs [][]byte, offset int) (n int, err error)
 	// Name is the interface name (e.g. "qt0").
 	Name() string

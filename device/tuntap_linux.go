@@ -12,6 +12,7 @@ import (
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // tunBatchSize caps how many packets one Read of a TunTap returns.
@@ -19,7 +20,14 @@ const tunBatchSize = 32
 
 // TunTap is a Linux TUN or TAP device opened by Open.
 //
-// Read takes every packet the kernel has ready, up to the number of buffers
+// A TUN is opened with offloads (IFF_VNET_HDR, TSO/USO) through
+// golang.zx2c4.com/wireguard/tun: Read returns the segments of a GSO
+// super-packet, up to BatchSize of them, from one system call, and Write
+// with offset ≥ 10 coalesces TCP/UDP segments (GRO) into super-packets,
+// growing bufs[i] within its capacity and possibly swapping elements of
+// bufs; give it buffers of OffloadBufSize capacity to let it coalesce.
+//
+// A TAP (via songgao/water) takes every packet the kernel has ready, up to the number of buffers
 // given (at most BatchSize), with one system call per packet and no heap
 // allocation. Write writes one packet per system call.
 type TunTap struct {
@@ -42,6 +50,12 @@ type TunTap struct {
 	rn      int
 	rerr    error
 	pending error // returned by the next Read (an error met after some packets)
+
+	// wg is the offloading TUN (nil for TAP); file and raw are unused then.
+	wg       wgtun.Device
+	wmu      sync.Mutex // guards wscratch and wone
+	wscratch []byte     // Write with offset < 10: each packet is copied here
+	wone     [][]byte
 }
 
 // Open opens the TUN or TAP device name, creating it if it does not exist.
@@ -73,6 +87,9 @@ func open(kind Kind, name string) (*TunTap, error) {
 	exists, err := checkExisting(kind, name)
 	if err != nil {
 		return nil, err
+	}
+	if kind == TUN {
+		return openOffloadTUN(name, exists)
 	}
 
 	cfg := water.Config{DeviceType: water.TUN}
@@ -161,7 +178,12 @@ func (t *TunTap) Name() string { return t.name }
 func (t *TunTap) Kind() Kind { return t.kind }
 
 // BatchSize implements Device.
-func (t *TunTap) BatchSize() int { return tunBatchSize }
+func (t *TunTap) BatchSize() int {
+	if t.wg != nil {
+		return t.wg.BatchSize()
+	}
+	return tunBatchSize
+}
 
 // Read implements Device. It blocks until a packet is ready, then reads every
 // ready packet up to min(len(bufs), BatchSize()). A packet longer than the
@@ -173,6 +195,14 @@ func (t *TunTap) BatchSize() int { return tunBatchSize }
 // Ethernet header and 4 per VLAN tag on TAP). Other errors met after some
 // packets are likewise returned by the next Read.
 func (t *TunTap) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if t.wg != nil {
+		if min(len(bufs), len(sizes)) == 0 {
+			return 0, nil
+		}
+		t.readMu.Lock()
+		defer t.readMu.Unlock()
+		return t.wgRead(bufs, sizes, offset)
+	}
 	limit := min(len(bufs), len(sizes), tunBatchSize)
 	if limit == 0 {
 		return 0, nil
@@ -235,6 +265,9 @@ func (t *TunTap) readReady(fd uintptr) bool {
 // Write implements Device. It stops at the first packet the kernel refuses
 // and returns how many it wrote before it.
 func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
+	if t.wg != nil {
+		return t.wgWrite(bufs, offset)
+	}
 	for i, b := range bufs {
 		if _, err := t.file.Write(b[offset:]); err != nil {
 			if t.closed.Load() || errors.Is(err, os.ErrClosed) {
@@ -256,6 +289,12 @@ func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
 func (t *TunTap) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
+		if t.wg != nil {
+			if err := t.wgClose(); err != nil {
+				t.closeErr = fmt.Errorf("close %s: %w", t.name, err)
+			}
+			return
+		}
 		if err := t.file.Close(); err != nil {
 			t.closeErr = fmt.Errorf("close %s: %w", t.name, err)
 		}

@@ -363,26 +363,19 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 }
 
 // inboundLoop writes the packets the server sends into the device until
-// the connection ends.
+// the connection ends, up to a device batch per Write.
 func (c *Client) inboundLoop(conn *quic.Conn) {
 	reasm := newReassembler(0, 0)
-	var bufs [1][]byte
-	for dg := range startInbound(conn, &c.Counters) {
+	b := newDevBatch(c.dev, max(c.assigned.MTU, TAPMTU+22), c.log, c.logRL)
+	b.drain(startInbound(conn, &c.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
 		if !ok {
-			continue
-		}
-		bufs[0] = pkt
-		if _, err := c.dev.Write(bufs[:], 0); err != nil {
-			c.DropDeviceError.Add(1)
-			if c.logRL.allow(time.Now()) {
-				c.log.Warn("device write failed", "device", c.dev.Name(), "err", err)
-			}
-			continue
+			return
 		}
 		c.RxPackets.Add(1)
 		c.RxBytes.Add(uint64(len(pkt)))
-	}
+		b.add(pkt, &c.Counters)
+	}, &c.Counters)
 }
 
 // readDevice sends what the device reads to the server over the current

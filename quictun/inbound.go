@@ -18,10 +18,11 @@ import (
 func (ss *session) inboundLoop() {
 	s := ss.srv
 	reasm := newReassembler(0, 0)
-	for dg := range startInbound(ss.conn, &ss.Counters) {
+	ss.out = newDevBatch(s.dev, max(s.cfg.MTU, TAPMTU+22), ss.log, s.logRL)
+	ss.out.drain(startInbound(ss.conn, &ss.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
 		if !ok {
-			continue
+			return
 		}
 		ss.RxPackets.Add(1)
 		ss.RxBytes.Add(uint64(len(pkt)))
@@ -30,7 +31,7 @@ func (ss *session) inboundLoop() {
 		} else {
 			s.inboundTUN(ss, pkt)
 		}
-	}
+	}, &ss.Counters)
 }
 
 // decodeDatagram returns the packet a datagram carries: the rest of a
@@ -90,6 +91,10 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 			return
 		}
 		s.sendTUN(dst, s.bufs.copyOf(pkt, ss), info)
+		return
+	}
+	if ss.out != nil {
+		ss.out.add(pkt, &ss.Counters) // written when the inbound loop flushes
 		return
 	}
 	s.writeDevice(pkt, &ss.Counters, ss.scratch)

@@ -32,6 +32,9 @@ type session struct {
 
 	// scratch is the inbound goroutine's one-element slice for device writes.
 	scratch [][]byte
+	// out batches the inbound goroutine's TUN device writes (nil until
+	// inboundLoop runs).
+	out *devBatch
 
 	undoRoutes func() error // removes the kernel routes of id.Routes; only touched by register/remove
 

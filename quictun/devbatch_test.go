@@ -1,0 +1,104 @@
+package quictun
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/quictun/quictun/device"
+)
+
+// recordDevice records what is written to it; it refuses packets that
+// start with "bad".
+type recordDevice struct {
+	discardDevice
+	batch   int
+	discard bool // count only, record nothing (for the allocation test)
+	writes  [][][]byte
+	packets int
+}
+
+func (d *recordDevice) BatchSize() int { return d.batch }
+func (d *recordDevice) Write(bufs [][]byte, offset int) (int, error) {
+	if d.discard {
+		d.packets += len(bufs)
+		return len(bufs), nil
+	}
+	var got [][]byte
+	for i, b := range bufs {
+		if bytes.HasPrefix(b[offset:], []byte("bad")) {
+			d.writes = append(d.writes, got)
+			return i, fmt.Errorf("refused")
+		}
+		got = append(got, bytes.Clone(b[offset:]))
+	}
+	d.writes = append(d.writes, got)
+	return len(bufs), nil
+}
+
+func TestDevBatch(t *testing.T) {
+	dev := &recordDevice{discardDevice: *newDiscard(device.TUN), batch: 4}
+	var c Counters
+	b := newDevBatch(dev, 1500, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
+	if b.size != device.OffloadBufSize {
+		t.Errorf("TUN batch buffers: %d bytes, want the offload size %d", b.size, device.OffloadBufSize)
+	}
+	q := make(chan []byte, 16)
+	for i := 0; i < 6; i++ {
+		q <- []byte(fmt.Sprintf("pkt%d", i))
+	}
+	q <- []byte("bad!")
+	q <- []byte("after")
+	close(q)
+	b.drain(q, func(dg []byte) { b.add(dg, &c) }, &c)
+	// The flush after a full batch happens before the next add; the bad
+	// packet ends the second write, and the packet after it is written by
+	// the next call.
+	want := [][]string{{"pkt0", "pkt1", "pkt2", "pkt3"}, {"pkt4", "pkt5"}, {"after"}}
+	var got [][]string
+	for _, w := range dev.writes {
+		var s []string
+		for _, p := range w {
+			s = append(s, string(p))
+		}
+		got = append(got, s)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("writes = %v, want %v", got, want)
+	}
+	if c.DropDeviceError.Load() != 1 {
+		t.Errorf("DropDeviceError = %d, want 1 (the refused packet)", c.DropDeviceError.Load())
+	}
+	if len(b.owned) != 0 || len(b.bufs) != 0 {
+		t.Errorf("buffers still held after drain: %d owned, %d pending", len(b.owned), len(b.bufs))
+	}
+	b.add(make([]byte, device.OffloadBufSize), &c)
+	if c.DropDeviceError.Load() != 2 {
+		t.Errorf("an oversized packet was not counted as dropped")
+	}
+}
+
+func TestDevBatchNoAlloc(t *testing.T) {
+	for _, kind := range []device.Kind{device.TUN, device.TAP} {
+		dev := &recordDevice{discardDevice: *newDiscard(kind), batch: 8, discard: true}
+		var c Counters
+		b := newDevBatch(dev, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
+		pkt := make([]byte, 1400)
+		for i := 0; i < 8; i++ { // warm the pool
+			b.add(pkt, &c)
+		}
+		b.flush(&c)
+		if n := testing.AllocsPerRun(100, func() {
+			for i := 0; i < 8; i++ {
+				b.add(pkt, &c)
+			}
+			b.flush(&c)
+		}); n != 0 {
+			t.Errorf("%v: %v allocations per batch of 8, want 0", kind, n)
+		}
+		if dev.packets != 8+8*101 {
+			t.Errorf("%v: device got %d packets, want %d", kind, dev.packets, 8+8*101)
+		}
+	}
+}
