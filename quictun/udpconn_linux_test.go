@@ -1,0 +1,51 @@
+package quictun
+
+import (
+	"net"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netns"
+)
+
+// TestUDPConnSwallowsNoRoute sends from a namespace with no route at all:
+// the kernel answers "network is unreachable", and the wrapper reports
+// success (the packet is lost, as on any lossy path) and counts it instead
+// of handing quic-go an error that would close the connection.
+func TestUDPConnSwallowsNoRoute(t *testing.T) {
+	requireRootNetns(t)
+	runtime.LockOSThread() // not unlocked if restoring fails: the thread then dies with the goroutine
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	ns, err := netns.New() // empty: loopback down, no routes
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	defer func() {
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	c, err := listenUDP("0.0.0.0:0", discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.ParseIP("192.0.2.1"), Port: 9}
+	if _, _, rawErr := c.UDPConn.WriteMsgUDP([]byte("x"), nil, dst); !isTransientSendError(rawErr) {
+		t.Fatalf("raw send in an empty namespace: %v, want network unreachable", rawErr)
+	}
+	n, _, err := c.WriteMsgUDP([]byte("x"), nil, dst)
+	if err != nil || n != 1 || c.transient.Load() != 1 {
+		t.Errorf("WriteMsgUDP = %d, %v (transient %d); want 1, nil, 1", n, err, c.transient.Load())
+	}
+	if _, err := c.WriteTo([]byte("y"), dst); err != nil || c.transient.Load() != 2 {
+		t.Errorf("WriteTo = %v (transient %d); want nil, 2", err, c.transient.Load())
+	}
+}
