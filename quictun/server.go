@@ -124,7 +124,9 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 		return fmt.Errorf("device %s is a %s device, the server runs in %s mode", dev.Name(), dev.Kind(), s.mode)
 	}
 	s.dev = dev
+	s.mu.Lock()
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.mu.Unlock()
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
@@ -150,11 +152,18 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 
 // Close stops the server: every client gets an application close
 // (CloseShutdown) so it knows at once.
+//
+// Before Serve, Close releases the UDP socket.
 func (s *Server) Close() error {
-	if s.cancel != nil {
+	s.mu.Lock()
+	serving := s.cancel != nil
+	s.mu.Unlock()
+	if serving {
 		s.cancel()
+		return nil
 	}
-	return nil
+	s.ln.Close()
+	return s.tr.Close()
 }
 
 // shutdown closes every session and the transport and waits for all

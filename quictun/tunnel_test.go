@@ -522,3 +522,23 @@ func TestTunnelSmallPacketSizeIPv6(t *testing.T) {
 		t.Fatalf("IPv4 DF packet over the datagram limit: want ICMP frag needed with mtu %d, got %x", limit, icmp)
 	}
 }
+
+// TestServerCloseBeforeServe: a server that never served (its device
+// could not be set up) releases its port.
+func TestServerCloseBeforeServe(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Mode: device.TUN, TLS: serverTLS(t), Listen: "127.0.0.1:0",
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")}, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewServer(ServerConfig{Mode: device.TUN, TLS: serverTLS(t), Listen: addr,
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")}, Logger: discardLogger()})
+	if err != nil {
+		t.Fatalf("port %s not released by Close: %v", addr, err)
+	}
+	again.Close()
+}
