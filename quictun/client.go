@@ -166,6 +166,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 		return false, err
 	}
 	tr := &quic.Transport{Conn: udp}
+	defer udp.Close() // after tr.Close: quic-go does not close a socket it was given
 	defer tr.Close()
 	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)

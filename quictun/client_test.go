@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,11 +58,15 @@ func TestClientMaxRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	fds := openFDs(t)
 	err = cl.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "gave up after 3 failed attempts") {
 		t.Fatalf("Run = %v, want it to give up after 3 attempts", err)
 	}
 	t.Logf("gave up after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if now := openFDs(t); now > fds {
+		t.Errorf("%d file descriptors open after 3 failed dials, %d before: a socket per dial leaks", now, fds)
+	}
 
 	cl, err = NewClient(ClientConfig{Server: dead, TLS: clientTLS(t, "client1", "ca"),
 		SetupDevice: func(Assignment) (device.Device, error) { return nil, nil }})
@@ -73,4 +78,15 @@ func TestClientMaxRetries(t *testing.T) {
 	if err := cl.Run(ctx); err != nil {
 		t.Fatalf("Run without MaxRetries = %v, want nil when stopped", err)
 	}
+}
+
+// openFDs counts the process's open file descriptors (Linux; elsewhere the
+// test is skipped).
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd here")
+	}
+	return len(ents)
 }

@@ -163,7 +163,8 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.ln.Close()
-	return s.tr.Close()
+	s.tr.Close()
+	return s.udp.Close() // quic-go does not close a socket it was given
 }
 
 // shutdown closes every session and the transport and waits for all
@@ -182,6 +183,7 @@ func (s *Server) shutdown() {
 	}
 	s.ln.Close()
 	s.tr.Close()
+	s.udp.Close()
 }
 
 // Wait waits until every goroutine of the server has ended. The device
