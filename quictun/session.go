@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -80,10 +81,14 @@ func (ss *session) enqueue(pb *packetBuf) {
 // run carries the session's traffic until its connection ends.
 func (ss *session) run() {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		ss.sendLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		ss.watchPath(2 * time.Second)
 	}()
 	go func() {
 		defer wg.Done()
@@ -99,6 +104,26 @@ func (ss *session) run() {
 			ss.srv.bufs.put(pb)
 		default:
 			return
+		}
+	}
+}
+
+// watchPath logs when the client's address changes (QUIC connection
+// migration after a network change or NAT rebinding): quic-go follows the
+// client by itself, and an operator wants to see it happen.
+func (ss *session) watchPath(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := ss.conn.RemoteAddr().String()
+	for {
+		select {
+		case <-ss.conn.Context().Done():
+			return
+		case <-t.C:
+			if now := ss.conn.RemoteAddr().String(); now != last {
+				ss.log.Info("client address changed (connection migrated)", "from", last, "to", now)
+				last = now
+			}
 		}
 	}
 }

@@ -381,6 +381,10 @@ func TestE2ERoamAddressChange(t *testing.T) {
 	if n := roamCount(l.clients[0], "tunnel up"); n != 1 {
 		t.Errorf("client logged %d×\"tunnel up\", want 1", n)
 	}
+	// The server says it followed the client (it checks every 2 s).
+	if !roamWaitLines(l.srv, 1, 5*time.Second, "client address changed (connection migrated)", "to=10.0.0.21:") {
+		t.Errorf("server did not log the migration to 10.0.0.21:\n%s", l.srv.Stderr())
+	}
 }
 
 // TestE2ERoamNoAddress leaves the client without any underlay address (and
