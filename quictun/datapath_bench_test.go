@@ -2,11 +2,9 @@ package quictun
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -128,7 +126,7 @@ func BenchmarkInboundTAP(b *testing.B) {
 // cost, quic-go's included (its SendDatagram copies each packet and
 // ReceiveDatagram allocates one, so allocs/op is not 0 here).
 func BenchmarkTunnelTUN(b *testing.B) {
-	srvTLS, cliTLS := benchTLS(b)
+	srvTLS, cliTLS := serverTLS(b), clientTLS(b, "client1", "ca")
 	srv, err := NewServer(ServerConfig{Mode: device.TUN, TLS: srvTLS, Listen: "127.0.0.1:0",
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
 		Logger:   discardLogger()})
@@ -184,23 +182,6 @@ func BenchmarkTunnelTUN(b *testing.B) {
 	speer.Close()
 	got := <-done
 	b.ReportMetric(float64(got)/float64(b.N), "delivered/op")
-}
-
-func benchTLS(b *testing.B) (srv, cli *tls.Config) {
-	b.Helper()
-	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "server.crt"), filepath.Join(pki, "server.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ccert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "client1.crt"), filepath.Join(pki, "client1.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ca, err := qcrypto.LoadCAPool(filepath.Join(pki, "ca.crt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return qcrypto.ServerTLSConfig(cert, ca), qcrypto.ClientTLSConfig(ccert, ca, "")
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

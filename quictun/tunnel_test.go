@@ -20,7 +20,7 @@ import (
 
 const pki = "../testdata/pki"
 
-func serverTLS(t *testing.T) *tls.Config {
+func serverTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "server.crt"), filepath.Join(pki, "server.key"))
 	if err != nil {
@@ -33,7 +33,7 @@ func serverTLS(t *testing.T) *tls.Config {
 	return qcrypto.ServerTLSConfig(cert, ca)
 }
 
-func clientTLS(t *testing.T, name, caName string) *tls.Config {
+func clientTLS(t testing.TB, name, caName string) *tls.Config {
 	t.Helper()
 	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"))
 	if err != nil {

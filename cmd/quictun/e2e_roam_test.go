@@ -452,19 +452,7 @@ func TestE2ERoamBlocked(t *testing.T) {
 	}
 	unblocked := time.Now()
 	t.Logf("blocked for %v", unblocked.Sub(blocked).Round(time.Millisecond))
-	el, err := roamFirstReply(c1NS, "10.77.0.1", unblocked, 10*time.Second)
-	if err != nil {
-		t.Fatalf("after the block: %v", err)
-	}
-	t.Logf("blocked: first reply through the tunnel %v after the block was lifted", el.Round(time.Millisecond))
-	if el > roamRecoverBound {
-		t.Errorf("first reply %v after the block was lifted, want within %v", el.Round(time.Millisecond), roamRecoverBound)
-	}
-
-	roamAlive(t, client, l.srv)
-	if got := roamIfindex(l.nsLab, c1NS, "qt0"); got != ifindex {
-		t.Errorf("client qt0 ifindex %d, was %d: the device was recreated", got, ifindex)
-	}
+	l.recovered(t, "the block was lifted", unblocked, ifindex)
 	if n := roamCount(client, "tunnel up"); n != 2 {
 		t.Errorf("client logged %d×\"tunnel up\", want 2", n)
 	}
@@ -659,20 +647,29 @@ func TestE2ERoamFrozen(t *testing.T) {
 	}
 	woke := time.Now()
 	t.Logf("client frozen for %v", woke.Sub(frozen).Round(time.Millisecond))
-	el, err := roamFirstReply(c1NS, "10.77.0.1", woke, 10*time.Second)
-	if err != nil {
-		t.Fatalf("after waking: %v", err)
-	}
-	t.Logf("frozen: first reply through the tunnel %v after the client woke", el.Round(time.Millisecond))
-	if el > roamRecoverBound {
-		t.Errorf("first reply %v after waking, want within %v", el.Round(time.Millisecond), roamRecoverBound)
-	}
-	roamAlive(t, client, l.srv)
-	if got := roamIfindex(l.nsLab, c1NS, "qt0"); got != ifindex {
-		t.Errorf("client qt0 ifindex %d, was %d: the device was recreated", got, ifindex)
-	}
+	l.recovered(t, "the client woke", woke, ifindex)
 	if n := roamCount(l.srv, "client connected"); n != 2 {
 		t.Errorf("server logged %d×\"client connected\", want 2 (before and after the freeze):\n%s", n, l.srv.Stderr())
 	}
 	l.PingAll(l.star.Server, "10.77.0.11", 3)
+}
+
+// recovered checks that after event (at since) client 1's tunnel answers
+// within roamRecoverBound, both processes still run, and the client's qt0
+// is the same device (ifindex) as before.
+func (l *roamLab) recovered(t *testing.T, event string, since time.Time, ifindex int) {
+	t.Helper()
+	ns := l.star.Clients[0]
+	el, err := roamFirstReply(ns, "10.77.0.1", since, 10*time.Second)
+	if err != nil {
+		t.Fatalf("after %s: %v", event, err)
+	}
+	t.Logf("first reply through the tunnel %v after %s", el.Round(time.Millisecond), event)
+	if el > roamRecoverBound {
+		t.Errorf("first reply %v after %s, want within %v", el.Round(time.Millisecond), event, roamRecoverBound)
+	}
+	roamAlive(t, l.clients[0], l.srv)
+	if got := roamIfindex(l.nsLab, ns, "qt0"); got != ifindex {
+		t.Errorf("client qt0 ifindex %d, was %d: the device was recreated", got, ifindex)
+	}
 }
