@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -541,4 +542,42 @@ func TestServerCloseBeforeServe(t *testing.T) {
 		t.Fatalf("port %s not released by Close: %v", addr, err)
 	}
 	again.Close()
+}
+
+// TestHubSlowClientDoesNotStallOthers: a client whose device is never read
+// (its side of the tunnel backs up) costs the server only drops on that
+// client's queue; another client keeps getting every packet.
+func TestHubSlowClientDoesNotStallOthers(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{QueueLen: 64,
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+	})
+	// Nothing reads client1's pump: once its 256 slots and the pipe's 256
+	// are full, client1's device writes block and its side backs up.
+	startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	fast := startClient(t, s, "client2", "ca", ClientConfig{}, true)
+
+	const n = 3000
+	for i := 0; i < n; i++ {
+		s.peer.write(t, udp4("10.77.0.1", "10.77.0.11", make([]byte, 1000), false))
+	}
+	for i := 0; i < 50; i++ {
+		s.peer.write(t, udp4("10.77.0.1", "10.77.0.12", []byte(fmt.Sprintf("fast-%03d", i)), false))
+	}
+	got := 0
+	deadline := time.After(10 * time.Second)
+	for got < 50 {
+		select {
+		case b, ok := <-fast.peer.ch:
+			if !ok {
+				t.Fatal("client2's device closed")
+			}
+			if bytes.Contains(b, []byte("fast-")) {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("client2 got %d of 50 packets while client1 was stuck", got)
+		}
+	}
+	t.Logf("server-side drops for the stuck client1: queue full %d, send errors %d (of %d)",
+		s.session("client1").DropQueueFull.Load(), s.session("client1").DropSendError.Load(), n)
 }
