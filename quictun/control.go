@@ -111,4 +111,5 @@ type RemoteError struct {
 	Message string
 }
 
+// Error implements error.
 func (e *RemoteError) Error() string { return "server refused: " + e.Message }

@@ -32,6 +32,7 @@ type PermanentError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *PermanentError) Error() string {
 	if e.Err == nil {
 		return e.Msg
@@ -39,6 +40,7 @@ func (e *PermanentError) Error() string {
 	return e.Msg + ": " + e.Err.Error()
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // TLS alerts (RFC 8446) that say the server did not accept our certificate.

@@ -43,6 +43,7 @@ func setupLogging(c *cli.Context) error {
 // retrying cannot fix it. It exits with status 2.
 type usageError struct{ error }
 
+// Unwrap returns the underlying error.
 func (e usageError) Unwrap() error { return e.error }
 
 // exitCode maps an error returned by a command to the process exit status:
