@@ -102,28 +102,33 @@ type ServerConfig struct {
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
-	if c.PacketSize == 0 {
-		c.PacketSize = DefaultPacketSize
-	}
+	fillTransportDefaults(&c.PacketSize, &c.Keepalive, &c.IdleTimeout, &c.Logger)
 	if c.MTU == 0 {
 		c.MTU = ipv6MTU(TUNMTU(c.PacketSize), c.Networks)
 	}
 	if c.Mode == device.TAP {
 		c.MTU = TAPMTU
 	}
-	if c.Keepalive == 0 {
-		c.Keepalive = DefaultKeepalive
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
 	if c.QueueLen == 0 {
 		c.QueueLen = DefaultQueueLen
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
 	return c
+}
+
+// fillTransportDefaults fills the settings both ends share.
+func fillTransportDefaults(packetSize *int, keepalive, idle *time.Duration, log **slog.Logger) {
+	if *packetSize == 0 {
+		*packetSize = DefaultPacketSize
+	}
+	if *keepalive == 0 {
+		*keepalive = DefaultKeepalive
+	}
+	if *idle == 0 {
+		*idle = DefaultIdleTimeout
+	}
+	if *log == nil {
+		*log = slog.Default()
+	}
 }
 
 // ClientConfig configures a Client. The zero value of each optional field
@@ -157,18 +162,7 @@ type ClientConfig struct {
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
-	if c.PacketSize == 0 {
-		c.PacketSize = DefaultPacketSize
-	}
-	if c.Keepalive == 0 {
-		c.Keepalive = DefaultKeepalive
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	fillTransportDefaults(&c.PacketSize, &c.Keepalive, &c.IdleTimeout, &c.Logger)
 	return c
 }
 
