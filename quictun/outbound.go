@@ -42,7 +42,7 @@ func (s *Server) readDevice() {
 			pbs[i] = s.bufs.get()
 			bufs[i] = pbs[i].data
 			if s.mode == device.TAP {
-				s.forwardTAP(pb, nil)
+				s.forwardTAP(pb)
 			} else {
 				s.forwardTUN(pb)
 			}
@@ -126,10 +126,10 @@ func (s *Server) writeDevice(pkt []byte, c *Counters, scratch [][]byte) {
 	}
 }
 
-// forwardTAP switches a frame from the device (from == nil) or from a
-// session (the hub path): learn its source, then send it to the port that
-// owns its destination, or flood it.
-func (s *Server) forwardTAP(pb *packetBuf, from *session) {
+// forwardTAP switches a frame read from the device: learn its source on
+// the local port, then queue it for the session that owns its destination,
+// or flood it. (Frames from sessions take inboundTAP.)
+func (s *Server) forwardTAP(pb *packetBuf) {
 	pkt := pb.packet()
 	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
 	if !ok {
@@ -138,27 +138,19 @@ func (s *Server) forwardTAP(pb *packetBuf, from *session) {
 		return
 	}
 	now := time.Now()
-	port := from
-	if from == nil {
-		port = s.local
-		clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	}
-	s.macs.learn(srcMAC, port, now)
+	clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
+	s.macs.learn(srcMAC, s.local, now)
 	if !dstMAC.isMulticast() {
 		if dst, ok := s.macs.lookup(dstMAC, now); ok {
-			switch {
-			case dst == port:
+			if dst == s.local {
 				s.bufs.put(pb) // already on its segment
-			case dst == s.local:
-				s.writeDevice(pkt, &from.Counters, from.scratch)
-				s.bufs.put(pb)
-			default:
+			} else {
 				dst.enqueue(pb)
 			}
 			return
 		}
 	}
-	s.flood(pb, from)
+	s.flood(pb, nil)
 }
 
 // flood sends a broadcast, multicast or unknown-unicast frame to every
