@@ -165,7 +165,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	tr := &quic.Transport{Conn: udp}
+	tr := &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen}
 	defer udp.Close() // after tr.Close: quic-go does not close a socket it was given
 	defer tr.Close()
 	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)

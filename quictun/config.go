@@ -35,6 +35,17 @@ const (
 // at the given packet size (its conservative estimate: packet size − 37).
 func MaxDatagramPayload(packetSize int) int { return packetSize - 37 }
 
+// connIDLen is the length of the connection IDs both ends choose. quic-go
+// accepts a DATAGRAM payload up to its conservative estimate (packet size −
+// 37, which assumes a 20-byte connection ID) but batches packets into one
+// GSO send only while each is exactly the maximum size. With 17-byte IDs a
+// 1-RTT packet has a 20-byte header (1 + 17 + a 2-byte packet number, which
+// quic-go always uses while fewer than 32768 packets are unacknowledged —
+// its congestion window caps that at 10000), so a datagram of the largest
+// accepted size fills the packet exactly: every full-size tunnel packet
+// rides a full QUIC packet, and a bulk transfer is sent in GSO batches.
+const connIDLen = 17
+
 // TUNMTU returns the TUN device MTU that lets a full-size packet fit one
 // datagram (with our 1-byte header) at the given QUIC packet size.
 func TUNMTU(packetSize int) int { return MaxDatagramPayload(packetSize) - packetHeaderLen }
@@ -185,12 +196,17 @@ type Assignment struct {
 // quicConfig returns the quic-go config both ends use.
 func quicConfig(packetSize int, keepalive, idle, handshake time.Duration) *quic.Config {
 	return &quic.Config{
-		EnableDatagrams:       true,
-		InitialPacketSize:     uint16(packetSize),
-		KeepAlivePeriod:       keepalive,
-		MaxIdleTimeout:        idle,
-		HandshakeIdleTimeout:  handshake,
-		MaxIncomingStreams:    4,
-		MaxIncomingUniStreams: -1,
+		EnableDatagrams:   true,
+		InitialPacketSize: uint16(packetSize),
+		// The packet size stays what was configured: the device MTU is
+		// derived from it once, so bigger packets found by path-MTU
+		// discovery would carry nothing more, and would no longer be
+		// exactly full (see connIDLen), which ends quic-go's GSO batches.
+		DisablePathMTUDiscovery: true,
+		KeepAlivePeriod:         keepalive,
+		MaxIdleTimeout:          idle,
+		HandshakeIdleTimeout:    handshake,
+		MaxIncomingStreams:      4,
+		MaxIncomingUniStreams:   -1,
 	}
 }

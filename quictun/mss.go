@@ -100,8 +100,10 @@ func setTCPUint16(tcp []byte, off int, v uint16) {
 }
 
 // clampMSSFrame does what clampMSS does for an Ethernet frame carrying IPv4
-// or IPv6, after an optional 802.1Q/802.1ad tag. A frame whose IP version
-// does not match its ethertype is left untouched.
+// or IPv6, after optional 802.1Q/802.1ad tags. mss is the limit for an
+// untagged frame; each tag takes its 4 bytes off it, so that a full segment
+// makes a frame of the same length whatever its tags. A frame whose IP
+// version does not match its ethertype is left untouched.
 func clampMSSFrame(frame []byte, mss int) bool {
 	_, _, et, off, ok := parseEth(frame)
 	if !ok || off >= len(frame) {
@@ -109,7 +111,7 @@ func clampMSSFrame(frame []byte, mss int) bool {
 	}
 	switch v := frame[off] >> 4; {
 	case et == etherTypeIPv4 && v == 4, et == etherTypeIPv6 && v == 6:
-		return clampMSS(frame[off:], mss)
+		return clampMSS(frame[off:], mss-(off-ethHeaderLen))
 	}
 	return false
 }

@@ -188,7 +188,8 @@ func TestClampMSSFrame(t *testing.T) {
 	}{
 		{"IPv4, padded to 60 bytes", frame(nil, etherTypeIPv4, ip4, 60-14-len(ip4)), 14, true, 1360},
 		{"IPv6", frame(nil, etherTypeIPv6, ip6, 0), 14, true, 1340},
-		{"VLAN-tagged IPv4", frame([]byte{0x81, 0x00, 0x00, 0x0a}, etherTypeIPv4, ip4, 0), 18, true, 1360},
+		{"VLAN-tagged IPv4", frame([]byte{0x81, 0x00, 0x00, 0x0a}, etherTypeIPv4, ip4, 0), 18, true, 1356},
+		{"QinQ-tagged IPv6", frame([]byte{0x88, 0xa8, 0x00, 0x0b, 0x81, 0x00, 0x00, 0x0a}, etherTypeIPv6, ip6, 0), 22, true, 1332},
 		{"ARP", frame(nil, 0x0806, ip4, 0), 14, false, 1460},
 		{"IPv4 ethertype over IPv6", frame(nil, etherTypeIPv4, ip6, 0), 14, false, 1440},
 	}

@@ -167,11 +167,12 @@ func (s *Server) flood(pb *packetBuf, from *session) {
 	s.bufs.put(pb)
 }
 
-// tapMSS is the TCP MSS that keeps a TCP segment over IPv4 in an Ethernet
-// frame (with a VLAN tag) within one datagram at packetSize; clampMSSFrame
-// takes 20 bytes more off for IPv6.
+// tapMSS is the TCP MSS that makes a full TCP segment over IPv4 in an
+// untagged Ethernet frame fill one datagram at packetSize exactly (so that
+// it fills a QUIC packet exactly: see connIDLen); clampMSSFrame takes 4
+// bytes more off per VLAN tag and 20 more for IPv6.
 func tapMSS(packetSize int) int {
-	return MaxDatagramPayload(packetSize) - packetHeaderLen - 18 - 20 - 20
+	return MaxDatagramPayload(packetSize) - packetHeaderLen - ethHeaderLen - ipv4HeaderLen - tcpHeaderLen
 }
 
 // sendLoop drains the session's queue into its connection. It is the only

@@ -26,6 +26,7 @@ const (
 	etherTypeQinQ  = 0x88a8 // 802.1ad
 	ethHeaderLen   = 14
 	vlanTagLen     = 4
+	maxVLANTags    = 2
 	ipv4HeaderLen  = 20
 	ipv6HeaderLen  = 40
 	maxIPv6ExtHdrs = 16 // bound on the extension headers parseIP walks
@@ -167,11 +168,11 @@ func (m mac) isMulticast() bool { return m[0]&1 != 0 }
 // String formats m as six colon-separated lower-case hex bytes.
 func (m mac) String() string { return net.HardwareAddr(m[:]).String() }
 
-// parseEth parses the Ethernet header at the start of frame. It skips one
-// 802.1Q (0x8100) or 802.1ad (0x88a8) tag, returning the ethertype that
-// follows it and payloadOff just past the tag; a second (inner) tag is not
-// skipped and comes back as ethertype 0x8100. ok is false for a frame too
-// short to hold the header (and tag).
+// parseEth parses the Ethernet header at the start of frame. It skips up to
+// maxVLANTags 802.1Q (0x8100) or 802.1ad (0x88a8) tags (QinQ: an outer and
+// an inner tag), returning the ethertype that follows them and payloadOff
+// just past them; a third tag is not skipped and comes back as its TPID. ok
+// is false for a frame too short to hold the header and its tags.
 func parseEth(frame []byte) (dst, src mac, ethertype uint16, payloadOff int, ok bool) {
 	if len(frame) < ethHeaderLen {
 		return dst, src, 0, 0, false
@@ -180,11 +181,14 @@ func parseEth(frame []byte) (dst, src mac, ethertype uint16, payloadOff int, ok 
 	src = mac(frame[6:12])
 	ethertype = binary.BigEndian.Uint16(frame[12:14])
 	payloadOff = ethHeaderLen
-	if ethertype == etherTypeVLAN || ethertype == etherTypeQinQ {
-		if len(frame) < ethHeaderLen+vlanTagLen {
+	for range maxVLANTags {
+		if ethertype != etherTypeVLAN && ethertype != etherTypeQinQ {
+			break
+		}
+		if len(frame) < payloadOff+vlanTagLen {
 			return dst, src, 0, 0, false
 		}
-		ethertype = binary.BigEndian.Uint16(frame[16:18])
+		ethertype = binary.BigEndian.Uint16(frame[payloadOff+2 : payloadOff+4])
 		payloadOff += vlanTagLen
 	}
 	return dst, src, ethertype, payloadOff, true

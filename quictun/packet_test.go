@@ -172,6 +172,7 @@ func TestParseEth(t *testing.T) {
 	base := append(append(append([]byte{}, dst[:]...), src[:]...), 0x08, 0x00, 0x45)
 	tagged := append(append(append([]byte{}, dst[:]...), src[:]...), 0x81, 0x00, 0x00, 0x05, 0x86, 0xdd, 0x60)
 	qinq := append(append(append([]byte{}, dst[:]...), src[:]...), 0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0, 7, 0x08, 0)
+	triple := append(append(append([]byte{}, dst[:]...), src[:]...), 0x88, 0xa8, 0x00, 0x05, 0x88, 0xa8, 0, 6, 0x81, 0x00, 0, 7, 0x08, 0)
 	tests := []struct {
 		name  string
 		frame []byte
@@ -181,7 +182,9 @@ func TestParseEth(t *testing.T) {
 	}{
 		{"untagged", base, true, etherTypeIPv4, 14},
 		{"802.1Q", tagged, true, etherTypeIPv6, 18},
-		{"802.1ad outer tag only", qinq, true, etherTypeVLAN, 18},
+		{"802.1ad and 802.1Q (QinQ)", qinq, true, etherTypeIPv4, 22},
+		{"three tags: the third is not skipped", triple, true, etherTypeVLAN, 22},
+		{"inner tag truncated", qinq[:21], false, 0, 0},
 		{"short", base[:13], false, 0, 0},
 		{"tag truncated", tagged[:17], false, 0, 0},
 	}

@@ -98,7 +98,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.udp = udp
-	s.tr = &quic.Transport{Conn: udp, StatelessResetKey: cfg.StatelessResetKey}
+	s.tr = &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
 	ln, err := s.tr.Listen(cfg.TLS, qc)
 	if err != nil {

@@ -172,7 +172,9 @@ func startClient(t *testing.T, s *testServer, name, caName string, cfg ClientCon
 	var once sync.Once
 	setup := make(chan struct{})
 	var dev, peer device.Device
-	cfg.Server = s.srv.Addr()
+	if cfg.Server == "" {
+		cfg.Server = s.srv.Addr()
+	}
 	cfg.TLS = clientTLS(t, name, caName)
 	cfg.SetupDevice = func(a Assignment) (device.Device, error) {
 		dev, peer = device.NewPipe(a.Mode, name, 256)
