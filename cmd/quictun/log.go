@@ -15,6 +15,7 @@ func globalFlags() []cli.Flag {
 			Usage: "how much to log: debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: env("log-format"),
 			Usage: "log line format: text or json"},
+		profileFlag(),
 	}
 }
 

@@ -42,8 +42,14 @@ A quick start:
   quictun cert issue --dir pki --name laptop1 --ip 10.77.0.11/24
   quictun listen  --cert pki/server.crt --key pki/server.key --ca pki/ca.crt --ip 10.77.0.1/24
   quictun connect --server vpn.example.com:4433 --cert pki/laptop1.crt --key pki/laptop1.key --ca pki/ca.crt`,
-		Flags:           globalFlags(),
-		Before:          setupLogging,
+		Flags: globalFlags(),
+		Before: func(c *cli.Context) error {
+			if err := setupLogging(c); err != nil {
+				return err
+			}
+			return startProfile(c)
+		},
+		After:           stopProfile,
 		Commands:        []*cli.Command{listenCommand(), connectCommand(), certCommand()},
 		HideHelpCommand: true,
 	}
