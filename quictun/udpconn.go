@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"golang.org/x/net/ipv4"
 )
 
 // udpConn wraps the tunnel's UDP socket. It embeds *net.UDPConn so that
@@ -15,8 +17,13 @@ import (
 // errors that only mean "no route right now" into silent loss: quic-go
 // closes a connection on any send error other than EMSGSIZE, and a laptop
 // that loses its route for a few seconds must not lose its tunnel.
+//
+// It also reads for quic-go: quic-go reads a socket that has ReadBatch
+// through it, and ours splits what UDP receive offload (GRO) coalesced, so
+// that a run of full packets costs one system call instead of one each.
 type udpConn struct {
 	*net.UDPConn
+	batch     batchReader   // groReader, or plain recvmmsg without GRO
 	transient atomic.Uint64 // sends swallowed as loss
 }
 
@@ -44,7 +51,20 @@ func listenUDP(addr string, log *slog.Logger) (*udpConn, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	setSocketBuffers(c, log)
-	return &udpConn{UDPConn: c}, nil
+	uc := &udpConn{UDPConn: c}
+	pc := ipv4.NewPacketConn(c) // recvmmsg; works for IPv6 sockets too
+	if enableGRO(c) {
+		uc.batch = newGROReader(pc)
+	} else {
+		uc.batch = pc
+		log.Debug("UDP receive offload (UDP_GRO) unavailable: one system call per received packet")
+	}
+	return uc, nil
+}
+
+// ReadBatch reads datagrams for quic-go (see batchReader).
+func (c *udpConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return c.batch.ReadBatch(ms, flags)
 }
 
 // setSocketBuffers raises the socket buffers and says, once, how to lift

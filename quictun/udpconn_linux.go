@@ -1,6 +1,7 @@
 package quictun
 
 import (
+	"encoding/binary"
 	"net"
 
 	"golang.org/x/sys/unix"
@@ -43,4 +44,39 @@ func forceSocketBuffers(c *net.UDPConn, size int) error {
 		err = serr
 	}
 	return err
+}
+
+// msgTrunc is the receive flag for a datagram cut to fit its buffer.
+const msgTrunc = unix.MSG_TRUNC
+
+// enableGRO turns on UDP generic receive offload for the socket (Linux
+// 5.0+). It reports whether the kernel took it.
+func enableGRO(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1)
+	}); err != nil {
+		return false
+	}
+	return serr == nil
+}
+
+// groSegmentSize returns the segment size in a UDP_GRO control message
+// among oob's, or 0 when there is none. It does not allocate.
+func groSegmentSize(oob []byte) int {
+	for len(oob) > 0 {
+		hdr, body, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0
+		}
+		if hdr.Level == unix.IPPROTO_UDP && hdr.Type == unix.UDP_GRO && len(body) >= 4 {
+			return int(binary.NativeEndian.Uint32(body)) // the kernel writes an int
+		}
+		oob = rest
+	}
+	return 0
 }
