@@ -161,7 +161,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	if raddr.IP.To4() == nil {
 		laddr = "[::]:0"
 	}
-	udp, err := listenUDP(laddr, c.log)
+	udp, err := listenUDP(laddr, c.log, &c.Counters)
 	if err != nil {
 		return false, err
 	}
@@ -189,7 +189,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
 	go c.controlLoop(conn, stream)
 	go c.keepalive(conn)
-	c.inboundLoop(conn)
+	c.inboundLoop(conn, udp.gate)
 	err = context.Cause(conn.Context())
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseReplaced {
@@ -365,10 +365,10 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 
 // inboundLoop writes the packets the server sends into the device until
 // the connection ends, up to a device batch per Write.
-func (c *Client) inboundLoop(conn *quic.Conn) {
+func (c *Client) inboundLoop(conn *quic.Conn, gate *rxGate) {
 	reasm := newReassembler(0, 0)
 	b := newDevBatch(c.dev, max(c.assigned.MTU, TAPMTU+22), c.log, c.logRL)
-	b.drain(startInbound(conn, &c.Counters), func(dg []byte) {
+	b.drain(startInbound(conn, gate, &c.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
 		if !ok {
 			return

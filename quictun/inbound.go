@@ -19,7 +19,7 @@ func (ss *session) inboundLoop() {
 	s := ss.srv
 	reasm := newReassembler(0, 0)
 	ss.out = newDevBatch(s.dev, max(s.cfg.MTU, TAPMTU+22), ss.log, s.logRL)
-	ss.out.drain(startInbound(ss.conn, &ss.Counters), func(dg []byte) {
+	ss.out.drain(startInbound(ss.conn, s.udp.gate, &ss.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
 		if !ok {
 			return

@@ -11,8 +11,9 @@ import (
 const inboundQueueLen = 4096
 
 // receiveDatagrams moves conn's datagrams into q until the connection ends,
-// then closes q. A full q drops the datagram and counts it.
-func receiveDatagrams(conn *quic.Conn, q chan<- []byte, c *Counters) {
+// then closes q. A full q drops the datagram and counts it. gate (nil: none)
+// is told of each datagram taken out of quic-go.
+func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counters) {
 	defer close(q)
 	ctx := conn.Context()
 	for {
@@ -20,6 +21,7 @@ func receiveDatagrams(conn *quic.Conn, q chan<- []byte, c *Counters) {
 		if err != nil {
 			return
 		}
+		gate.done(len(dg))
 		select {
 		case q <- dg:
 		default:
@@ -30,8 +32,8 @@ func receiveDatagrams(conn *quic.Conn, q chan<- []byte, c *Counters) {
 
 // startInbound runs receiveDatagrams for conn in its own goroutine and
 // returns the queue to deliver from.
-func startInbound(conn *quic.Conn, c *Counters) <-chan []byte {
+func startInbound(conn *quic.Conn, gate *rxGate, c *Counters) <-chan []byte {
 	q := make(chan []byte, inboundQueueLen)
-	go receiveDatagrams(conn, q, c)
+	go receiveDatagrams(conn, gate, q, c)
 	return q
 }

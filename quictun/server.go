@@ -40,8 +40,8 @@ type Server struct {
 	devScratch [][]byte
 	logRL      *rateLimiter
 
-	// Counters of the device side: packets read from the device that no
-	// session owns, and the like.
+	// Counters of the server as a whole: packets read from the device
+	// that no session owns, socket reads held back (rxGate), and the like.
 	Counters Counters
 
 	mu       sync.Mutex
@@ -93,7 +93,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		bufs:       newBufPool(max(cfg.MTU, TAPMTU+22)),
 		devScratch: make([][]byte, 1),
 	}
-	udp, err := listenUDP(cfg.Listen, s.log)
+	udp, err := listenUDP(cfg.Listen, s.log, &s.Counters)
 	if err != nil {
 		return nil, err
 	}

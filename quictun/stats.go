@@ -18,6 +18,8 @@ type Counters struct {
 	DropNoConn         atomic.Uint64 // client: no connection at the moment
 	DropSendError      atomic.Uint64 // the connection refused the datagram
 	DropDeviceError    atomic.Uint64 // the device refused a write
+	RxHeldBack         atomic.Uint64 // socket reads held back for quic-go's datagram queue to drain (rxGate)
+	RxGateTimeouts     atomic.Uint64 // of those, ended by the time limit
 }
 
 // Snapshot returns the counters as a map for logs and status output;
@@ -44,5 +46,7 @@ func (c *Counters) Snapshot() map[string]uint64 {
 	add("drop_no_conn", &c.DropNoConn)
 	add("drop_send_error", &c.DropSendError)
 	add("drop_device_error", &c.DropDeviceError)
+	add("rx_held_back", &c.RxHeldBack)
+	add("rx_gate_timeouts", &c.RxGateTimeouts)
 	return m
 }

@@ -24,6 +24,7 @@ import (
 type udpConn struct {
 	*net.UDPConn
 	batch     batchReader   // groReader, or plain recvmmsg without GRO
+	gate      *rxGate       // holds reads back while quic-go's datagram queue may be full
 	transient atomic.Uint64 // sends swallowed as loss
 }
 
@@ -34,13 +35,13 @@ var bufferWarning sync.Once
 const socketBufferSize = 8 << 20
 
 // listenUDP opens the tunnel's UDP socket on addr ("host:port"; ":0" for a
-// client) with large buffers.
-func listenUDP(addr string, log *slog.Logger) (*udpConn, error) {
+// client) with large buffers; its receive gate counts into c.
+func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w", addr, err)
 	}
-	c, err := net.ListenUDP("udp", ua)
+	uc, err := net.ListenUDP("udp", ua)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("listen on %s: address already in use: another process (maybe another quictun) holds the port; stop it or choose another --listen port", addr)
@@ -50,21 +51,25 @@ func listenUDP(addr string, log *slog.Logger) (*udpConn, error) {
 		}
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	setSocketBuffers(c, log)
-	uc := &udpConn{UDPConn: c}
-	pc := ipv4.NewPacketConn(c) // recvmmsg; works for IPv6 sockets too
-	if enableGRO(c) {
-		uc.batch = newGROReader(pc)
+	setSocketBuffers(uc, log)
+	conn := &udpConn{UDPConn: uc, gate: newRxGate(c)}
+	pc := ipv4.NewPacketConn(uc) // recvmmsg; works for IPv6 sockets too
+	if enableGRO(uc) {
+		conn.batch = newGROReader(pc)
 	} else {
-		uc.batch = pc
+		conn.batch = pc
 		log.Debug("UDP receive offload (UDP_GRO) unavailable: one system call per received packet")
 	}
-	return uc, nil
+	return conn, nil
 }
 
-// ReadBatch reads datagrams for quic-go (see batchReader).
+// ReadBatch reads datagrams for quic-go (see batchReader), after the gate
+// lets it (see rxGate).
 func (c *udpConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.batch.ReadBatch(ms, flags)
+	c.gate.wait()
+	n, err := c.batch.ReadBatch(ms, flags)
+	c.gate.handed(ms[:n])
+	return n, err
 }
 
 // setSocketBuffers raises the socket buffers and says, once, how to lift

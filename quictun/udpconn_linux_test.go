@@ -32,7 +32,7 @@ func TestUDPConnSwallowsNoRoute(t *testing.T) {
 			runtime.UnlockOSThread()
 		}
 	}()
-	c, err := listenUDP("0.0.0.0:0", discardLogger())
+	c, err := listenUDP("0.0.0.0:0", discardLogger(), new(Counters))
 	if err != nil {
 		t.Fatal(err)
 	}

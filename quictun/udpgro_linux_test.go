@@ -174,7 +174,7 @@ func TestGROReaderNoAlloc(t *testing.T) {
 // a socket from listenUDP: the kernel must hand them over coalesced (one
 // receive) and ReadBatch must give them back one by one, intact.
 func TestUDPConnGROKernel(t *testing.T) {
-	rc, err := listenUDP("127.0.0.1:0", discardLogger())
+	rc, err := listenUDP("127.0.0.1:0", discardLogger(), new(Counters))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func runListen(c *cli.Context) error {
 	if serr != nil {
 		return serr
 	}
-	log.Info("server stopped")
+	log.Info("server stopped", "counters", srv.Counters.Snapshot())
 	return nil
 }
 

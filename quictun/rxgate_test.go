@@ -1,0 +1,130 @@
+package quictun
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+func sized(sizes ...int) []ipv4.Message {
+	ms := make([]ipv4.Message, len(sizes))
+	for i, n := range sizes {
+		ms[i].N = n
+	}
+	return ms
+}
+
+// TestRxGateCounts: only full-size packets and datagrams count, and the
+// count never goes below zero.
+func TestRxGateCounts(t *testing.T) {
+	var c Counters
+	g := newRxGate(&c)
+	g.handed(sized(1452, 60, 1452, 999, 1000))
+	if got := g.pending.Load(); got != 3 {
+		t.Fatalf("pending %d after 3 full packets and 2 small ones, want 3", got)
+	}
+	g.done(1415)
+	g.done(50) // a small datagram: not counted
+	g.done(rxGateMinDatagram - 1)
+	if got := g.pending.Load(); got != 2 {
+		t.Fatalf("pending %d, want 2", got)
+	}
+	for range 5 {
+		g.done(1415)
+	}
+	if got := g.pending.Load(); got != 0 {
+		t.Errorf("pending %d after more datagrams than packets, want 0", got)
+	}
+}
+
+// TestRxGateWaitsForDrain: over the limit the reader waits until the
+// drainer has brought the count down to half, and not longer.
+func TestRxGateWaitsForDrain(t *testing.T) {
+	var c Counters
+	g := newRxGate(&c)
+	g.maxWait = time.Minute // this test is about draining, not the time limit
+	full := make([]int, rxGateLimit+10)
+	for i := range full {
+		full[i] = 1452
+	}
+	g.handed(sized(full...))
+	start := make(chan struct{})
+	done := make(chan time.Duration)
+	go func() {
+		close(start)
+		t0 := time.Now()
+		g.wait()
+		done <- time.Since(t0)
+	}()
+	<-start
+	time.Sleep(100 * time.Microsecond)
+	select {
+	case <-done:
+		t.Fatal("wait returned with the count over the limit")
+	default:
+	}
+	for g.pending.Load() > rxGateLimit/2 {
+		g.done(1415)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("wait did not return after the drainer caught up")
+	}
+	if c.RxHeldBack.Load() != 1 || c.RxGateTimeouts.Load() != 0 {
+		t.Errorf("held back %d, timeouts %d; want 1, 0", c.RxHeldBack.Load(), c.RxGateTimeouts.Load())
+	}
+	// Under the limit: no wait.
+	g.wait()
+	if c.RxHeldBack.Load() != 1 {
+		t.Error("waited under the limit")
+	}
+}
+
+// TestRxGateTimesOut: when the estimate is wrong (packets that carried no
+// counted datagram), a wait ends after rxGateMaxWait and the count starts
+// afresh.
+func TestRxGateTimesOut(t *testing.T) {
+	var c Counters
+	g := newRxGate(&c)
+	full := make([]int, rxGateLimit+1)
+	for i := range full {
+		full[i] = 1452
+	}
+	g.handed(sized(full...))
+	t0 := time.Now()
+	g.wait()
+	if d := time.Since(t0); d < rxGateMaxWait {
+		t.Errorf("wait returned after %v, before the %v limit", d, rxGateMaxWait)
+	}
+	if c.RxGateTimeouts.Load() != 1 || g.pending.Load() != 0 {
+		t.Errorf("timeouts %d, pending %d; want 1, 0", c.RxGateTimeouts.Load(), g.pending.Load())
+	}
+}
+
+// TestRxGateNoAlloc: the gate allocates nothing, waits included.
+func TestRxGateNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	var c Counters
+	g := newRxGate(&c)
+	ms := sized(1452, 1452, 60)
+	allocs := testing.AllocsPerRun(50, func() {
+		for range rxGateLimit {
+			g.handed(ms[:1])
+		}
+		g.handed(ms)
+		go func() {
+			for range rxGateLimit {
+				g.done(1415)
+			}
+		}()
+		g.wait()
+	})
+	// The goroutine started per run is the test's own (1 allocation).
+	if allocs > 1 {
+		t.Errorf("%.1f allocations per round", allocs)
+	}
+}
