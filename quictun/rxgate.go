@@ -22,12 +22,14 @@ import (
 // (8 MiB), quic-go's loop runs dry and parks, and the drainer gets the
 // processor: loss becomes a short delay.
 //
-// Only packets of at least rxGateMinPacket bytes and datagrams of at least
-// rxGateMinDatagram count, so that ACK-only packets (which carry no
-// datagram) do not; bulk traffic, the case that overflows, is all
-// full-size. The count is an estimate (a large packet may carry a datagram
-// under the datagram threshold), so a wait ends after rxGateMaxWait
-// whatever happens, and then starts the count afresh.
+// Packets under rxGateMinPacket bytes do not count, so that QUIC's
+// ACK-only and PING packets (which carry no datagram) do not; neither do
+// datagrams under rxGateMinDatagram, which could have come in such a
+// packet. The count is an estimate: a packet may carry several small
+// datagrams (the count then goes below zero, and stops at zero: the gate
+// then holds nothing back), or none (an ACK with many ranges, a path
+// probe: the count drifts up). So a wait ends after rxGateMaxWait whatever
+// happens, and the count starts afresh.
 //
 // One goroutine reads (quic-go's); any number may call done.
 type rxGate struct {
@@ -45,8 +47,10 @@ const (
 	// connection loop already holds.
 	rxGateLimit = 64
 	// rxGateMinPacket is the smallest UDP payload counted as carrying a
-	// datagram: no QUIC packet size is below 1200.
-	rxGateMinPacket = 1000
+	// datagram. The smallest packet with a tunnelled TCP ACK is 90 bytes
+	// (37 + 53); QUIC packets with only an ACK frame (a few ranges) or a
+	// PING stay under it.
+	rxGateMinPacket = 80
 	// rxGateMinDatagram is the smallest datagram counted: a datagram this
 	// long makes a packet of at least rxGateMinPacket bytes (37 bytes of
 	// QUIC overhead with our 17-byte connection IDs), so every datagram

@@ -15,20 +15,23 @@ func sized(sizes ...int) []ipv4.Message {
 	return ms
 }
 
-// TestRxGateCounts: only full-size packets and datagrams count, and the
-// count never goes below zero.
+// TestRxGateCounts: packets that may carry a datagram count, ACK-only
+// sizes do not, and the count never goes below zero.
 func TestRxGateCounts(t *testing.T) {
 	var c Counters
 	g := newRxGate(&c)
-	g.handed(sized(1452, 60, 1452, 999, 1000))
+	g.handed(sized(1452, 45, 90, 79, 80))
 	if got := g.pending.Load(); got != 3 {
-		t.Fatalf("pending %d after 3 full packets and 2 small ones, want 3", got)
+		t.Fatalf("pending %d after packets of 1452, 90 and 80 bytes and 2 smaller ones, want 3", got)
 	}
 	g.done(1415)
-	g.done(50) // a small datagram: not counted
-	g.done(rxGateMinDatagram - 1)
+	g.done(rxGateMinDatagram - 1) // could have come in an uncounted packet
 	if got := g.pending.Load(); got != 2 {
 		t.Fatalf("pending %d, want 2", got)
+	}
+	g.done(rxGateMinDatagram)
+	if got := g.pending.Load(); got != 1 {
+		t.Fatalf("pending %d, want 1", got)
 	}
 	for range 5 {
 		g.done(1415)
