@@ -15,8 +15,8 @@ import (
 // onto the processor of quic-go's connection loop, so while that loop has
 // packets to work through, the drainer often waits — and a burst of more
 // than 128 datagrams is lost, which TCP inside the tunnel takes for
-// congestion. The gate counts full-size packets handed to quic-go and
-// full-size datagrams taken out; when more than rxGateLimit are between
+// congestion. The gate counts packets handed to quic-go and datagrams
+// taken out (see below for which); when more than rxGateLimit are between
 // the two, the next socket read waits until the drainer has caught up to
 // half of that. Meanwhile the packets wait in the kernel's socket buffer
 // (8 MiB), quic-go's loop runs dry and parks, and the drainer gets the
