@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/quic-go/quic-go v0.65.0
-	github.com/songgao/water v0.0.0-20200317203138-2b4b6d7c09d8
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5

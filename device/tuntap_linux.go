@@ -9,14 +9,10 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 )
-
-// tunBatchSize caps how many packets one Read of a TunTap returns.
-const tunBatchSize = 32
 
 // TunTap is a Linux TUN or TAP device opened by Open.
 //
@@ -27,9 +23,14 @@ const tunBatchSize = 32
 // growing bufs[i] within its capacity and possibly swapping elements of
 // bufs; give it buffers of OffloadBufSize capacity to let it coalesce.
 //
-// A TAP (via songgao/water) takes every packet the kernel has ready, up to the number of buffers
-// given (at most BatchSize), with one system call per packet and no heap
-// allocation. Write writes one packet per system call.
+// A TAP is opened with offloads too (IFF_VNET_HDR, checksum and TCP
+// segmentation offload), by this package: Read completes the checksums the
+// kernel left partial and splits TCP super-frames of up to 64 KiB into
+// segments, one per buffer, keeping those that do not fit for the next
+// Read; it takes every frame the kernel has ready, up to the number of
+// buffers given (at most BatchSize), with one system call per frame and no
+// heap allocation. Write writes one frame per system call; with offset ≥ 10
+// it puts the virtio-net header in the headroom instead of copying.
 type TunTap struct {
 	kind    Kind
 	name    string
@@ -50,6 +51,14 @@ type TunTap struct {
 	rn      int
 	rerr    error
 	pending error // returned by the next Read (an error met after some packets)
+
+	// TAP only (guarded by readMu): frame receives each read(2), its
+	// virtio-net header first; split holds a super-frame being cut up.
+	frame    []byte
+	split    tcpSplit
+	offloads bool          // TUNSETOFFLOAD took (TAP)
+	dropped  atomic.Uint64 // TAP frames dropped as malformed or unsupported
+	gsoRead  atomic.Uint64 // TAP super-frames split (for tests)
 
 	// wg is the offloading TUN (nil for TAP); file and raw are unused then.
 	wg       wgtun.Device
@@ -91,36 +100,11 @@ func open(kind Kind, name string) (*TunTap, error) {
 	if kind == TUN {
 		return openOffloadTUN(name, exists)
 	}
-
-	cfg := water.Config{DeviceType: water.TUN}
-	if kind == TAP {
-		cfg.DeviceType = water.TAP
-	}
-	cfg.Name = name
-	// water sets the persist flag to this value: keep a pre-existing device
-	// persistent, and let one we create vanish with our file descriptor.
-	cfg.Persist = exists
-	ifce, err := water.New(cfg)
-	if err != nil {
-		return nil, openError(kind, name, err)
-	}
-	f, ok := ifce.ReadWriteCloser.(*os.File)
-	if !ok {
-		ifce.Close()
-		return nil, fmt.Errorf("open %s %q: water returned %T, not *os.File", kind, name, ifce.ReadWriteCloser)
-	}
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open %s %q: %w", kind, name, err)
-	}
-	t := &TunTap{kind: kind, name: ifce.Name(), created: !exists, file: f, raw: raw}
-	t.readFn = t.readReady
-	return t, nil
+	return openTAP(name, exists)
 }
 
 // checkExisting reports whether an interface called name exists, and fails
-// if it is not a TUN/TAP device of the wanted kind that water can open.
+// if it is not a single-queue TUN/TAP device of the wanted kind.
 func checkExisting(kind Kind, name string) (bool, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -150,10 +134,11 @@ func checkExisting(kind Kind, name string) (bool, error) {
 	return true, nil
 }
 
-// openError turns an error from water.New into one a person can act on.
+// openError turns an error from opening /dev/net/tun (a bare errno) or from
+// the TUNSETIFF ioctl (an *os.SyscallError) into one a person can act on.
 func openError(kind Kind, name string, err error) error {
 	var sys *os.SyscallError
-	inIoctl := errors.As(err, &sys) // water returns open(2) errors bare
+	inIoctl := errors.As(err, &sys) // open(2) errors come bare
 	switch {
 	case !inIoctl && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)):
 		return fmt.Errorf("open %s %q: open /dev/net/tun: %w: load the tun module (modprobe tun)", kind, name, err)
@@ -182,18 +167,25 @@ func (t *TunTap) BatchSize() int {
 	if t.wg != nil {
 		return t.wg.BatchSize()
 	}
-	return tunBatchSize
+	return tapBatchSize
 }
 
+// Dropped returns how many frames a TAP has dropped on Read because their
+// virtio-net header asked for an offload Read does not do (e.g. UDP
+// segmentation) or did not match the frame. It is 0 for a TUN.
+func (t *TunTap) Dropped() uint64 { return t.dropped.Load() }
+
 // Read implements Device. It blocks until a packet is ready, then reads every
-// ready packet up to min(len(bufs), BatchSize()). A packet longer than the
-// room in its buffer (len(bufs[i])-offset) is cut short by the kernel; when
-// its IP header shows that (always on TUN; on TAP for IPv4 and IPv6 frames)
-// it is dropped, and Read returns the packets before it while that Read, or
-// the next one if some packets came before it, returns an error wrapping
-// io.ErrShortBuffer. Give buffers room for the MTU (plus 14 bytes of
-// Ethernet header and 4 per VLAN tag on TAP). Other errors met after some
-// packets are likewise returned by the next Read.
+// ready packet up to min(len(bufs), BatchSize()); the segments of a TCP
+// super-packet count one each, and on TAP those that do not fit in bufs
+// are returned by the next Read. A packet (or segment) longer than the
+// room in its buffer (len(bufs[i])-offset) is dropped (with the rest of its
+// super-packet), and Read returns the packets before it while that Read,
+// or the next one if some packets came before it, returns an error
+// wrapping io.ErrShortBuffer. Give buffers room for the MTU (plus 14 bytes
+// of Ethernet header and 4 per VLAN tag on TAP). Other errors met after
+// some packets are likewise returned by the next Read. A TAP frame whose
+// offload Read cannot handle is dropped and counted (see Dropped).
 func (t *TunTap) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if t.wg != nil {
 		if min(len(bufs), len(sizes)) == 0 {
@@ -203,7 +195,7 @@ func (t *TunTap) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		defer t.readMu.Unlock()
 		return t.wgRead(bufs, sizes, offset)
 	}
-	limit := min(len(bufs), len(sizes), tunBatchSize)
+	limit := min(len(bufs), len(sizes), tapBatchSize)
 	if limit == 0 {
 		return 0, nil
 	}
@@ -233,13 +225,24 @@ func (t *TunTap) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, rerr
 }
 
-// readReady is the RawConn.Read callback: it reads packets until the kernel
-// has none ready or the buffers are used up. Returning false makes the
-// runtime poller wait until the descriptor is readable and call it again.
+// readReady is the RawConn.Read callback of a TAP: it hands out pending
+// segments and reads frames until the kernel has none ready or the buffers
+// are used up. Returning false makes the runtime poller wait until the
+// descriptor is readable and call it again.
 func (t *TunTap) readReady(fd uintptr) bool {
 	for t.rn < t.rlimit {
-		b := t.rbufs[t.rn][t.roff:]
-		m, err := unix.Read(int(fd), b)
+		out := t.rbufs[t.rn][t.roff:]
+		if t.split.pending() {
+			if n := t.split.nextLen(); n > len(out) {
+				t.split.drop()
+				t.rerr = fmt.Errorf("read %s: segment of %d bytes does not fit in %d bytes: %w", t.name, n, len(out), io.ErrShortBuffer)
+				return true
+			}
+			t.rsizes[t.rn] = t.split.segment(out)
+			t.rn++
+			continue
+		}
+		m, err := unix.Read(int(fd), t.frame)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -248,16 +251,44 @@ func (t *TunTap) readReady(fd uintptr) bool {
 		case err != nil:
 			t.rerr = fmt.Errorf("read %s: %w", t.name, err)
 			return true
-		case m == len(b):
-			// The kernel silently truncates a packet to the buffer; a full
-			// buffer may hold a cut packet. Its IP header tells.
-			if want := ipLength(t.kind, b); want > m {
-				t.rerr = fmt.Errorf("read %s: packet of %d bytes does not fit in %d bytes: %w", t.name, want, len(b), io.ErrShortBuffer)
+		case m < vnetHdrLen:
+			t.dropped.Add(1)
+			continue
+		}
+		hdr := decodeVnetHdr(t.frame)
+		frame := t.frame[vnetHdrLen:m]
+		if m == len(t.frame) {
+			// The kernel silently truncates a frame to the buffer; a full
+			// buffer may hold a cut frame. Its IP header tells.
+			if want := ipLength(TAP, frame); want > len(frame) {
+				t.rerr = fmt.Errorf("read %s: frame of %d bytes does not fit in %d bytes: %w", t.name, want, len(frame), io.ErrShortBuffer)
 				return true
 			}
 		}
-		t.rsizes[t.rn] = m
-		t.rn++
+		switch hdr.gsoType &^ vnetGSOECN {
+		case vnetGSONone:
+			if hdr.flags&vnetFlagNeedsCsum != 0 {
+				if completeChecksum(frame, int(hdr.csumStart), int(hdr.csumOffset)) != nil {
+					t.dropped.Add(1)
+					continue
+				}
+			}
+			if len(frame) > len(out) {
+				t.rerr = fmt.Errorf("read %s: frame of %d bytes does not fit in %d bytes: %w", t.name, len(frame), len(out), io.ErrShortBuffer)
+				return true
+			}
+			t.rsizes[t.rn] = copy(out, frame)
+			t.rn++
+		case vnetGSOTCPv4, vnetGSOTCPv6:
+			if t.split.start(frame, hdr) != nil {
+				t.dropped.Add(1)
+			} else {
+				t.gsoRead.Add(1)
+			}
+			// The loop hands out the segments.
+		default:
+			t.dropped.Add(1)
+		}
 	}
 	return true
 }
@@ -268,19 +299,54 @@ func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
 	if t.wg != nil {
 		return t.wgWrite(bufs, offset)
 	}
+	if t.closed.Load() {
+		return 0, t.closedErr("write")
+	}
+	if offset < vnetHdrLen {
+		return t.tapWriteCopy(bufs, offset)
+	}
 	for i, b := range bufs {
-		if _, err := t.file.Write(b[offset:]); err != nil {
-			if t.closed.Load() || errors.Is(err, os.ErrClosed) {
-				return i, t.closedErr("write")
-			}
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return i, fmt.Errorf("write %s: %w", t.name, err)
+		// An all-zero virtio-net header: a whole frame, checksums done.
+		p := b[offset-vnetHdrLen:]
+		clear(p[:vnetHdrLen])
+		if err := t.writeFrame(p); err != nil {
+			return i, err
 		}
 	}
 	return len(bufs), nil
+}
+
+// tapWriteCopy is Write with too little headroom for the virtio-net header:
+// each frame is copied after one into a scratch buffer.
+func (t *TunTap) tapWriteCopy(bufs [][]byte, offset int) (int, error) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	clear(t.wscratch[:vnetHdrLen])
+	for i, b := range bufs {
+		p := b[offset:]
+		if len(p) > len(t.wscratch)-vnetHdrLen {
+			return i, fmt.Errorf("write %s: frame of %d bytes: %w", t.name, len(p), unix.EMSGSIZE)
+		}
+		if err := t.writeFrame(t.wscratch[:vnetHdrLen+copy(t.wscratch[vnetHdrLen:], p)]); err != nil {
+			return i, err
+		}
+	}
+	return len(bufs), nil
+}
+
+// writeFrame writes p, a virtio-net header and a frame, with one write(2).
+func (t *TunTap) writeFrame(p []byte) error {
+	if _, err := t.file.Write(p); err != nil {
+		if t.closed.Load() || errors.Is(err, os.ErrClosed) {
+			return t.closedErr("write")
+		}
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("write %s: %w", t.name, err)
+	}
+	return nil
 }
 
 // Close implements Device. It unblocks a pending Read. A device that Open
@@ -295,7 +361,7 @@ func (t *TunTap) Close() error {
 			}
 			return
 		}
-		if err := t.file.Close(); err != nil {
+		if err := t.tapClose(); err != nil {
 			t.closeErr = fmt.Errorf("close %s: %w", t.name, err)
 		}
 	})

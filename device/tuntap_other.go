@@ -29,6 +29,9 @@ func (t *TunTap) Name() string { return t.name }
 // Kind implements Device.
 func (t *TunTap) Kind() Kind { return t.kind }
 
+// Dropped returns how many frames Read dropped; always 0 on this system.
+func (t *TunTap) Dropped() uint64 { return 0 }
+
 // BatchSize implements Device.
 func (t *TunTap) BatchSize() int { return 1 }
 
