@@ -174,7 +174,17 @@ func TestGROReaderNoAlloc(t *testing.T) {
 // a socket from listenUDP: the kernel must hand them over coalesced (one
 // receive) and ReadBatch must give them back one by one, intact.
 func TestUDPConnGROKernel(t *testing.T) {
-	rc, err := listenUDP("127.0.0.1:0", discardLogger(), new(Counters))
+	for _, tc := range []struct{ name, listen, send string }{
+		{"IPv4", "127.0.0.1:0", "127.0.0.1"},
+		{"IPv6", "[::1]:0", "::1"},
+		{"IPv4 on a dual-stack socket", "[::]:0", "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testUDPConnGRO(t, tc.listen, tc.send) })
+	}
+}
+
+func testUDPConnGRO(t *testing.T, listen, send string) {
+	rc, err := listenUDP(listen, discardLogger(), new(Counters))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +193,12 @@ func TestUDPConnGROKernel(t *testing.T) {
 	if !ok {
 		t.Skip("this kernel has no UDP_GRO (Linux 5.0+)")
 	}
-	sc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	sc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(send)})
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no %s here: %v", send, err)
 	}
 	defer sc.Close()
+	dst := &net.UDPAddr{IP: net.ParseIP(send), Port: rc.LocalAddr().(*net.UDPAddr).Port}
 	const segs, size = 10, 1200
 	payload := make([]byte, 0, segs*size)
 	for i := 0; i < segs; i++ {
@@ -195,7 +206,7 @@ func TestUDPConnGROKernel(t *testing.T) {
 	}
 	v := make([]byte, 2)
 	binary.NativeEndian.PutUint16(v, size)
-	if _, _, err := sc.WriteMsgUDP(payload, cmsg(unix.IPPROTO_UDP, unix.UDP_SEGMENT, v), rc.LocalAddr().(*net.UDPAddr)); err != nil {
+	if _, _, err := sc.WriteMsgUDP(payload, cmsg(unix.IPPROTO_UDP, unix.UDP_SEGMENT, v), dst); err != nil {
 		t.Skipf("this kernel cannot send with UDP GSO: %v", err)
 	}
 	var got [][]byte
@@ -207,7 +218,7 @@ func TestUDPConnGROKernel(t *testing.T) {
 			t.Fatalf("after %d datagrams: %v", len(got), err)
 		}
 		for _, m := range ms[:n] {
-			if m.Addr.String() != sc.LocalAddr().String() {
+			if a, ok := m.Addr.(*net.UDPAddr); !ok || !a.IP.Equal(sc.LocalAddr().(*net.UDPAddr).IP) || a.Port != sc.LocalAddr().(*net.UDPAddr).Port {
 				t.Errorf("datagram from %v, want %v", m.Addr, sc.LocalAddr())
 			}
 			got = append(got, bytes.Clone(m.Buffers[0][:m.N]))
