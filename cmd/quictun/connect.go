@@ -47,6 +47,7 @@ a refused mode), with a message that says what to do.`,
 }
 
 func runConnect(c *cli.Context) error {
+	tuneGC()
 	var mode device.Kind
 	if s := c.String("mode"); s != "" {
 		m, err := device.ParseKind(s)

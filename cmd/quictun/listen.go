@@ -78,6 +78,7 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 }
 
 func runListen(c *cli.Context) error {
+	tuneGC()
 	// Everything is read and checked before the system is touched.
 	mode, err := device.ParseKind(c.String("mode"))
 	if err != nil {
