@@ -204,6 +204,12 @@ func cleanupDevice(dev device.Device, undo func() error, log *slog.Logger) {
 			log.Warn("could not undo the device configuration", "device", dev.Name(), "err", err)
 		}
 	}
+	if d, ok := dev.(interface{ Dropped() uint64 }); ok {
+		if n := d.Dropped(); n > 0 {
+			log.Warn("the device handed over frames with offloads quictun does not handle; they were dropped",
+				"device", dev.Name(), "dropped", n)
+		}
+	}
 	if err := dev.Close(); err != nil {
 		log.Warn("could not close the device", "device", dev.Name(), "err", err)
 	}
