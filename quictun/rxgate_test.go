@@ -7,10 +7,17 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
+// sized returns received messages of the given sizes, all 1-RTT packets
+// (short header) except those given as negative sizes (long header).
 func sized(sizes ...int) []ipv4.Message {
 	ms := make([]ipv4.Message, len(sizes))
 	for i, n := range sizes {
+		first := byte(0x40) // short header, fixed bit
+		if n < 0 {
+			n, first = -n, 0xc0 // long header (Initial)
+		}
 		ms[i].N = n
+		ms[i].Buffers = [][]byte{{first}}
 	}
 	return ms
 }
@@ -20,9 +27,9 @@ func sized(sizes ...int) []ipv4.Message {
 func TestRxGateCounts(t *testing.T) {
 	var c Counters
 	g := newRxGate(&c)
-	g.handed(sized(1452, 45, 90, 79, 80))
+	g.handed(sized(1452, 45, 90, 79, 80, -1200))
 	if got := g.pending.Load(); got != 3 {
-		t.Fatalf("pending %d after packets of 1452, 90 and 80 bytes and 2 smaller ones, want 3", got)
+		t.Fatalf("pending %d after 1-RTT packets of 1452, 90 and 80 bytes, 2 smaller ones and an Initial, want 3", got)
 	}
 	g.done(1415)
 	g.done(rxGateMinDatagram - 1) // could have come in an uncounted packet
@@ -103,6 +110,39 @@ func TestRxGateTimesOut(t *testing.T) {
 	}
 	if c.RxGateTimeouts.Load() != 1 || g.pending.Load() != 0 {
 		t.Errorf("timeouts %d, pending %d; want 1, 0", c.RxGateTimeouts.Load(), g.pending.Load())
+	}
+	// Right after a timeout the gate stays open: packets that never become
+	// datagrams (junk sent to the port) cannot hold reads back again.
+	g.handed(sized(full...))
+	t0 = time.Now()
+	g.wait()
+	if d := time.Since(t0); d >= rxGateMaxWait || c.RxHeldBack.Load() != 1 {
+		t.Errorf("waited %v (held back %d times) within the backoff after a timeout", d, c.RxHeldBack.Load())
+	}
+	if g.backoff != rxGateMinBackoff {
+		t.Errorf("open for %v after a lone timeout, want %v", g.backoff, rxGateMinBackoff)
+	}
+	// After the open period it closes again; timeouts that keep coming
+	// keep it open longer and longer, up to rxGateMaxBackoff.
+	want := rxGateMinBackoff
+	for i := 0; i < 10; i++ {
+		g.openTill = time.Now().Add(-time.Millisecond) // the open period is over
+		g.handed(sized(full...))
+		g.wait()
+		want = min(2*want, rxGateMaxBackoff)
+		if g.backoff != want {
+			t.Fatalf("timeout %d in a row: open for %v, want %v", i+2, g.backoff, want)
+		}
+	}
+	if c.RxHeldBack.Load() != 11 || c.RxGateTimeouts.Load() != 11 {
+		t.Errorf("held back %d, timeouts %d; want 11, 11", c.RxHeldBack.Load(), c.RxGateTimeouts.Load())
+	}
+	// A timeout long after the last open period is a lone one again.
+	g.openTill = time.Now().Add(-2 * rxGateMaxBackoff)
+	g.handed(sized(full...))
+	g.wait()
+	if g.backoff != rxGateMinBackoff {
+		t.Errorf("open for %v after a lone timeout, want %v", g.backoff, rxGateMinBackoff)
 	}
 }
 
