@@ -51,8 +51,27 @@ const MaxNameLen = 15
 
 // OffloadBufSize is the buffer size (with the packet at offset 16 or less)
 // that lets Write of an offloading TUN coalesce TCP and UDP segments into
-// one 64 KiB super-packet in place.
+// one 64 KiB super-packet in place, and Write of an offloading TAP TCP
+// segments into one super-frame.
 const OffloadBufSize = 64 + 65535 + 64
+
+// Coalescer is implemented by a device that may say whether its Write
+// coalesces segments (GRO) into super-packets, best in place in buffers of
+// OffloadBufSize capacity. A TAP opened with offloads does; one without
+// does not.
+type Coalescer interface {
+	Coalesces() bool
+}
+
+// Coalesces reports whether d's Write coalesces segments: a Coalescer
+// that says so, or any other device of kind TUN (which may be an
+// offloading TUN behind a wrapper).
+func Coalesces(d Device) bool {
+	if c, ok := d.(Coalescer); ok {
+		return c.Coalesces()
+	}
+	return d.Kind() == TUN
+}
 
 // ErrClosed is returned by Read and Write once the device is closed.
 var ErrClosed = errors.New("device closed")
@@ -72,8 +91,9 @@ type Device interface {
 	// the packets after it were not tried; an offloading TUN tries every
 	// packet and returns n == len(bufs) with the error when any was
 	// refused. The bytes before offset may be overwritten, and a device
-	// that coalesces (an offloading TUN) may also grow bufs[i] within its
-	// capacity and swap elements of bufs.
+	// that coalesces (an offloading TUN or TAP) may also rewrite the
+	// packets' headers, grow bufs[i] within its capacity (so the capacities
+	// of bufs must not overlap) and, a TUN, swap elements of bufs.
 	Write(bufs [][]byte, offset int) (n int, err error)
 	// Name is the interface name (e.g. "qt0").
 	Name() string

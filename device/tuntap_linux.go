@@ -30,7 +30,11 @@ import (
 // Read; it takes every frame the kernel has ready, up to the number of
 // buffers given (at most BatchSize), with one system call per frame and no
 // heap allocation. Write writes one frame per system call; with offset ≥ 10
-// it puts the virtio-net header in the headroom instead of copying.
+// it puts the virtio-net header in the headroom instead of copying, and
+// coalesces runs of TCP segments of one flow into super-frames (GRO, see
+// tapgro_linux.go), growing bufs[i] within its capacity when that is at
+// least offset+64 KiB (OffloadBufSize buffers) and copying into a buffer of
+// its own otherwise.
 type TunTap struct {
 	kind    Kind
 	name    string
@@ -54,11 +58,12 @@ type TunTap struct {
 
 	// TAP only (guarded by readMu): frame receives each read(2), its
 	// virtio-net header first; split holds a super-frame being cut up.
-	frame    []byte
-	split    tcpSplit
-	offloads bool          // TUNSETOFFLOAD took (TAP)
-	dropped  atomic.Uint64 // TAP frames dropped as malformed or unsupported
-	gsoRead  atomic.Uint64 // TAP super-frames split (for tests)
+	frame      []byte
+	split      tcpSplit
+	offloads   bool          // TUNSETOFFLOAD took (TAP)
+	dropped    atomic.Uint64 // TAP frames dropped as malformed or unsupported
+	gsoRead    atomic.Uint64 // TAP super-frames split (for tests)
+	groWritten atomic.Uint64 // TAP super-frames coalesced by Write (for tests)
 
 	// wg is the offloading TUN (nil for TAP); file and raw are unused then.
 	wg       wgtun.Device
@@ -169,6 +174,10 @@ func (t *TunTap) BatchSize() int {
 	}
 	return tapBatchSize
 }
+
+// Coalesces implements Coalescer: Write of a TUN, and of a TAP with
+// offloads, coalesces TCP segments when given OffloadBufSize buffers.
+func (t *TunTap) Coalesces() bool { return t.wg != nil || t.offloads }
 
 // Dropped returns how many frames a TAP has dropped on Read because their
 // virtio-net header asked for an offload Read does not do (e.g. UDP
@@ -294,7 +303,9 @@ func (t *TunTap) readReady(fd uintptr) bool {
 }
 
 // Write implements Device. It stops at the first packet the kernel refuses
-// and returns how many it wrote before it.
+// and returns how many it wrote before it. On a TAP, when the kernel refuses
+// a super-frame coalesced from bufs[i:j], Write returns i: the segments
+// after bufs[i] were not written and can be written again.
 func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
 	if t.wg != nil {
 		return t.wgWrite(bufs, offset)
@@ -304,6 +315,9 @@ func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	if offset < vnetHdrLen {
 		return t.tapWriteCopy(bufs, offset)
+	}
+	if t.offloads && len(bufs) > 1 {
+		return t.tapWriteGRO(bufs, offset)
 	}
 	for i, b := range bufs {
 		// An all-zero virtio-net header: a whole frame, checksums done.

@@ -8,8 +8,8 @@ import (
 	"github.com/quictun/quictun/device"
 )
 
-// offloadBufs are the 64 KiB buffers an offloading TUN coalesces segments
-// into on Write. They are shared by every inbound loop of the process and
+// offloadBufs are the 64 KiB buffers an offloading TUN or TAP coalesces
+// segments into on Write. They are shared by every inbound loop of the process and
 // held only from add to flush, so a hub with many clients does not keep a
 // batch of them per session.
 var offloadBufs = sync.Pool{New: func() any {
@@ -18,9 +18,9 @@ var offloadBufs = sync.Pool{New: func() any {
 }}
 
 // devBatch collects packets bound for a device so that an inbound loop
-// writes them with one Write call: on an offloading TUN the device then
-// coalesces TCP/UDP segments (GRO) into super-packets, one system call for
-// many packets. Each packet is copied into a pooled buffer, at offset
+// writes them with one Write call: on an offloading TUN (or TAP) the device
+// then coalesces TCP/UDP (TAP: TCP) segments (GRO) into super-packets, one
+// system call for many packets. Each packet is copied into a pooled buffer, at offset
 // headroom, with spare capacity for the coalescing. A devBatch belongs to
 // one goroutine.
 type devBatch struct {
@@ -39,7 +39,7 @@ func newDevBatch(dev device.Device, maxPacket int, log *slog.Logger, logRL *rate
 	n := max(dev.BatchSize(), 1)
 	b := &devBatch{dev: dev, bufs: make([][]byte, 0, n), owned: make([]*[]byte, 0, n),
 		size: headroom + maxPacket, log: log, logRL: logRL}
-	if dev.Kind() == device.TUN && n > 1 && b.size <= device.OffloadBufSize {
+	if n > 1 && b.size <= device.OffloadBufSize && device.Coalesces(dev) {
 		b.pool, b.size = &offloadBufs, device.OffloadBufSize
 	} else {
 		size := b.size

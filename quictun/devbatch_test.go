@@ -105,3 +105,25 @@ func TestDevBatchNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+// coalescingTAP is a TAP that says its Write coalesces (device.Coalescer).
+type coalescingTAP struct {
+	recordDevice
+	coalesces bool
+}
+
+func (d *coalescingTAP) Coalesces() bool { return d.coalesces }
+
+func TestDevBatchTAPOffloadBufs(t *testing.T) {
+	for _, co := range []bool{false, true} {
+		dev := &coalescingTAP{recordDevice: recordDevice{discardDevice: *newDiscard(device.TAP), batch: 4}, coalesces: co}
+		b := newDevBatch(dev, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
+		if got := b.size == device.OffloadBufSize; got != co {
+			t.Errorf("TAP that coalesces=%v: batch buffers of %d bytes", co, b.size)
+		}
+	}
+	plain := &recordDevice{discardDevice: *newDiscard(device.TAP), batch: 4}
+	if b := newDevBatch(plain, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1)); b.size == device.OffloadBufSize {
+		t.Errorf("a TAP that is no Coalescer got offload buffers")
+	}
+}
