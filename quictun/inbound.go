@@ -93,8 +93,15 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 		s.sendTUN(dst, s.bufs.copyOf(pkt, ss), info)
 		return
 	}
+	s.deliverLocal(ss, pkt)
+}
+
+// deliverLocal hands a packet from session ss to the device: into the
+// session's device batch (written when its inbound loop flushes, so that
+// an offloading device can coalesce a burst), or at once outside the loop.
+func (s *Server) deliverLocal(ss *session, pkt []byte) {
 	if ss.out != nil {
-		ss.out.add(pkt, &ss.Counters) // written when the inbound loop flushes
+		ss.out.add(pkt, &ss.Counters)
 		return
 	}
 	s.writeDevice(pkt, &ss.Counters, ss.scratch)
@@ -114,7 +121,7 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 			switch dst {
 			case ss:
 			case s.local:
-				s.writeDevice(pkt, &ss.Counters, ss.scratch)
+				s.deliverLocal(ss, pkt)
 			default:
 				dst.enqueue(s.bufs.copyOf(pkt, ss))
 			}

@@ -157,7 +157,7 @@ func (s *Server) forwardTAP(pb *packetBuf) {
 // port but the one it came from.
 func (s *Server) flood(pb *packetBuf, from *session) {
 	if from != nil {
-		s.writeDevice(pb.packet(), &from.Counters, from.scratch)
+		s.deliverLocal(from, pb.packet()) // in order with its unicast frames
 	}
 	var arr [16]*session
 	targets := s.readySessions(arr[:0], from)
