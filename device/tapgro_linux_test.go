@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -303,49 +301,11 @@ func TestTAPWriteGRONoAllocs(t *testing.T) {
 	}
 }
 
-// dataSegment returns a TCP data segment from the peer of the connection
-// whose SYN was syn (IPv4, no VLAN), with valid checksums.
-func dataSegment(syn []byte, seq, ack uint32, flags uint8, data []byte) []byte {
-	ip := syn[14:]
-	tcp := ip[int(ip[0]&0xf)*4:]
-	seg := make([]byte, 20+len(data))
-	copy(seg[0:2], tcp[2:4])
-	copy(seg[2:4], tcp[0:2])
-	binary.BigEndian.PutUint32(seg[4:], seq)
-	binary.BigEndian.PutUint32(seg[8:], ack)
-	seg[12] = 5 << 4
-	seg[13] = flags
-	binary.BigEndian.PutUint16(seg[14:], 65535)
-	copy(seg[20:], data)
-	src, _ := netip.AddrFromSlice(ip[16:20])
-	dst, _ := netip.AddrFromSlice(ip[12:16])
-	p := ipv4(src, dst, protoTCP, seg)
-	binary.BigEndian.PutUint16(p[20+16:], checksum(0, append(pseudoHeader(p, 0, len(seg)), seg...)))
-	return ether(net.HardwareAddr(syn[6:12]), net.HardwareAddr(syn[0:6]), etherTypeIPv4, p)
-}
-
 // TestTAPWriteGRORealTCP has a kernel socket receive, through a real TAP,
 // data that the peer (this test) writes as runs of segments that Write
 // coalesces into super-frames: the socket must read every byte, in order.
 func TestTAPWriteGRORealTCP(t *testing.T) {
-	inNetns(t)
-	d := mustOpen(t, TAP, testName(t, "qtg"))
-	if !d.offloads {
-		t.Skip("the kernel refused TUNSETOFFLOAD")
-	}
-	local := netip.MustParsePrefix("10.79.0.1/24")
-	peer := netip.MustParseAddr("10.79.0.2")
-	if _, err := Configure(d.Name(), LinkConfig{Addrs: []netip.Prefix{local}, MTU: 1500}); err != nil {
-		t.Fatal(err)
-	}
-	link, err := netlink.LinkByName(d.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.NeighAdd(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4,
-		State: netlink.NUD_PERMANENT, IP: peer.AsSlice(), HardwareAddr: testMACb}); err != nil {
-		t.Fatalf("ip neigh add: %v", err)
-	}
+	d, peer := tapWithPeer(t, "qtg")
 	frames := pump(d)
 	const iss = 5000
 	synCh := make(chan []byte, 1)
@@ -383,7 +343,7 @@ func TestTAPWriteGRORealTCP(t *testing.T) {
 			if i == (w+1)*perWrite-1 {
 				flags |= tcpFlagPSH
 			}
-			f := dataSegment(syn, iss+1+uint32(i*size), ack, flags, sent[i*size:(i+1)*size])
+			f := peerSegment(syn, iss+1+uint32(i*size), ack, flags, nil, sent[i*size:(i+1)*size])
 			bufs = append(bufs, append(make([]byte, off, off+OffloadBufSize), f...))
 		}
 		if n, err := d.Write(bufs, off); n != len(bufs) || err != nil {

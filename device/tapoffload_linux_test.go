@@ -456,17 +456,27 @@ func TestTAPVnetNoAllocs(t *testing.T) {
 // synAck answers the TCP SYN frame syn (IPv4, no VLAN) from its
 // destination: SYN|ACK, MSS 1460, window 65535, no window scaling.
 func synAck(syn []byte, iss uint32) []byte {
+	ack := binary.BigEndian.Uint32(syn[14+int(syn[14]&0xf)*4+4:]) + 1
+	return peerSegment(syn, iss, ack, 0x12, []byte{2, 4, 0x05, 0xb4}, nil) // SYN|ACK, MSS 1460
+}
+
+// peerSegment returns a TCP segment from the peer of the connection whose
+// SYN was syn (IPv4, no VLAN): the given sequence and ack numbers, flags,
+// options (a multiple of 4 bytes) and data, window 65535, valid checksums.
+func peerSegment(syn []byte, seq, ack uint32, flags uint8, opts, data []byte) []byte {
 	ip := syn[14:]
 	tcp := ip[int(ip[0]&0xf)*4:]
-	seg := make([]byte, 24)
+	hl := 20 + len(opts)
+	seg := make([]byte, hl+len(data))
 	copy(seg[0:2], tcp[2:4])
 	copy(seg[2:4], tcp[0:2])
-	binary.BigEndian.PutUint32(seg[4:], iss)
-	binary.BigEndian.PutUint32(seg[8:], binary.BigEndian.Uint32(tcp[4:])+1)
-	seg[12] = 6 << 4
-	seg[13] = 0x12 // SYN|ACK
+	binary.BigEndian.PutUint32(seg[4:], seq)
+	binary.BigEndian.PutUint32(seg[8:], ack)
+	seg[12] = byte(hl/4) << 4
+	seg[13] = flags
 	binary.BigEndian.PutUint16(seg[14:], 65535)
-	copy(seg[20:], []byte{2, 4, 0x05, 0xb4}) // MSS 1460
+	copy(seg[20:], opts)
+	copy(seg[hl:], data)
 	src, _ := netip.AddrFromSlice(ip[16:20])
 	dst, _ := netip.AddrFromSlice(ip[12:16])
 	p := ipv4(src, dst, protoTCP, seg)
@@ -474,12 +484,14 @@ func synAck(syn []byte, iss uint32) []byte {
 	return ether(net.HardwareAddr(syn[6:12]), net.HardwareAddr(syn[0:6]), etherTypeIPv4, p)
 }
 
-// TestTAPOffloadRealTCP has the kernel send TCP through a real TAP, to a
-// peer that Read's caller plays: the TAP must hand over super-frames (TSO)
-// and Read must turn them into valid segments of at most MTU+14 bytes.
-func TestTAPOffloadRealTCP(t *testing.T) {
+// tapWithPeer opens a TAP with offloads (named after prefix) in the test's
+// namespace, gives it 10.79.0.1/24 and a permanent neighbour 10.79.0.2 at
+// testMACb, the peer the test plays; it skips when the kernel refuses the
+// offloads.
+func tapWithPeer(t *testing.T, prefix string) (*TunTap, netip.Addr) {
+	t.Helper()
 	inNetns(t)
-	d := mustOpen(t, TAP, testName(t, "qto"))
+	d := mustOpen(t, TAP, testName(t, prefix))
 	if !d.offloads {
 		t.Skip("the kernel refused TUNSETOFFLOAD")
 	}
@@ -496,6 +508,14 @@ func TestTAPOffloadRealTCP(t *testing.T) {
 		State: netlink.NUD_PERMANENT, IP: peer.AsSlice(), HardwareAddr: testMACb}); err != nil {
 		t.Fatalf("ip neigh add: %v", err)
 	}
+	return d, peer
+}
+
+// TestTAPOffloadRealTCP has the kernel send TCP through a real TAP, to a
+// peer that Read's caller plays: the TAP must hand over super-frames (TSO)
+// and Read must turn them into valid segments of at most MTU+14 bytes.
+func TestTAPOffloadRealTCP(t *testing.T) {
+	d, peer := tapWithPeer(t, "qto")
 	frames := pump(d)
 	isTCPToPeer := func(f []byte) bool {
 		return len(f) >= 54 && bytes.Equal(f[0:6], testMACb) && binary.BigEndian.Uint16(f[12:]) == etherTypeIPv4 &&
