@@ -116,17 +116,6 @@ func (t *TunTap) wgWrite(bufs [][]byte, offset int) (int, error) {
 	return len(bufs), nil
 }
 
-func (t *TunTap) writeErr(err error) error {
-	if t.closed.Load() || errors.Is(err, os.ErrClosed) {
-		return t.closedErr("write")
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return fmt.Errorf("write %s: %w", t.name, err)
-}
-
 // wgClose closes an offloading TUN. A device that existed before Open gets
 // its offloads turned off again, so that a later user without
 // IFF_VNET_HDR is not handed GSO super-packets.

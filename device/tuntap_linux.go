@@ -351,16 +351,22 @@ func (t *TunTap) tapWriteCopy(bufs [][]byte, offset int) (int, error) {
 // writeFrame writes p, a virtio-net header and a frame, with one write(2).
 func (t *TunTap) writeFrame(p []byte) error {
 	if _, err := t.file.Write(p); err != nil {
-		if t.closed.Load() || errors.Is(err, os.ErrClosed) {
-			return t.closedErr("write")
-		}
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("write %s: %w", t.name, err)
+		return t.writeErr(err)
 	}
 	return nil
+}
+
+// writeErr turns an error from writing the device into ErrClosed once it
+// is closed, or into "write NAME: errno" otherwise.
+func (t *TunTap) writeErr(err error) error {
+	if t.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return t.closedErr("write")
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("write %s: %w", t.name, err)
 }
 
 // Close implements Device. It unblocks a pending Read. A device that Open
