@@ -8,22 +8,11 @@ import "encoding/binary"
 func ipLength(kind Kind, p []byte) int {
 	hdr := 0
 	if kind == TAP {
-		hdr = 12
-		for {
-			if len(p) < hdr+2 {
-				return 0
-			}
-			switch binary.BigEndian.Uint16(p[hdr:]) {
-			case 0x8100, 0x88a8: // 802.1Q, 802.1ad tag
-				hdr += 4
-				continue
-			case 0x0800, 0x86dd:
-				hdr += 2
-			default:
-				return 0
-			}
-			break
+		off, _, ok := etherPayload(p)
+		if !ok {
+			return 0
 		}
+		hdr = off
 	}
 	ip := p[hdr:]
 	if len(ip) < 1 {
@@ -42,4 +31,21 @@ func ipLength(kind Kind, p []byte) int {
 		return hdr + 40 + int(binary.BigEndian.Uint16(ip[4:]))
 	}
 	return 0
+}
+
+// etherPayload returns the offset of the IP header in an Ethernet frame,
+// past any 802.1Q/802.1ad tags, and its ethertype (0x0800 or 0x86dd), or
+// ok false if the frame carries neither IPv4 nor IPv6.
+func etherPayload(frame []byte) (off int, etherType uint16, ok bool) {
+	for off = 12; off+2 <= len(frame); off += 4 {
+		switch et := binary.BigEndian.Uint16(frame[off:]); et {
+		case 0x8100, 0x88a8:
+			continue
+		case 0x0800, 0x86dd:
+			return off + 2, et, true
+		default:
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
 }

@@ -204,23 +204,6 @@ func foldSum(acc uint64) uint16 {
 	return uint16(acc)
 }
 
-// etherPayload returns the offset of the IP header in an Ethernet frame,
-// past any 802.1Q/802.1ad tags, and its ethertype (0x0800 or 0x86dd), or
-// ok false if the frame carries neither IPv4 nor IPv6.
-func etherPayload(frame []byte) (off int, etherType uint16, ok bool) {
-	for off = 12; off+2 <= len(frame); off += 4 {
-		switch et := binary.BigEndian.Uint16(frame[off:]); et {
-		case 0x8100, 0x88a8:
-			continue
-		case 0x0800, 0x86dd:
-			return off + 2, et, true
-		default:
-			return 0, 0, false
-		}
-	}
-	return 0, 0, false
-}
-
 // tcpSplit cuts a TCP GSO super-frame into segments of at most gsoSize
 // payload bytes, each a complete frame with its own headers and
 // checksums. It works in place over the super-frame, one segment at a time,
