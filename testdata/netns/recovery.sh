@@ -295,38 +295,34 @@ case_restart_idle() {
 	done
 }
 
-case_addr() {
-	local t0 ms i cur=10.0.0.11 new
+# move_addr CASE GAP: move the client from one address to the other, RUNS
+# times; with GAP 0 the new address comes before the old one goes, else the
+# client has none for GAP seconds. Records CASE: time to the first reply.
+move_addr() {
+	local name=$1 gap=$2 t0 ms i cur=10.0.0.11 new
 	for ((i = 0; i < runs; i++)); do
 		check_deadline
 		new=10.0.0.21
 		[ "$cur" = 10.0.0.21 ] && new=10.0.0.11
-		ip -n "$cli_ns" addr add "$new/24" dev eth0
-		ip -n "$cli_ns" addr del "$cur/24" dev eth0
+		if ((gap == 0)); then
+			ip -n "$cli_ns" addr add "$new/24" dev eth0
+			ip -n "$cli_ns" addr del "$cur/24" dev eth0
+		else
+			ip -n "$cli_ns" addr del "$cur/24" dev eth0
+			sleep "$gap"
+			ip -n "$cli_ns" addr add "$new/24" dev eth0
+		fi
 		t0=$(now_ms)
 		cur=$new
-		ms=$(first_reply "$cli_ns" "$t0") || die "addr: no reply in 10 s"
-		record addr "$ms"
+		ms=$(first_reply "$cli_ns" "$t0") || die "$name: no reply in 10 s"
+		record "$name" "$ms"
 		sleep 1
 	done
 }
 
-case_noaddr() {
-	local t0 ms i cur=10.0.0.11 new
-	for ((i = 0; i < runs; i++)); do
-		check_deadline
-		new=10.0.0.21
-		[ "$cur" = 10.0.0.21 ] && new=10.0.0.11
-		ip -n "$cli_ns" addr del "$cur/24" dev eth0
-		sleep 3
-		ip -n "$cli_ns" addr add "$new/24" dev eth0
-		t0=$(now_ms)
-		cur=$new
-		ms=$(first_reply "$cli_ns" "$t0") || die "noaddr: no reply in 10 s"
-		record noaddr "$ms"
-		sleep 1
-	done
-}
+case_addr() { move_addr addr 0; }
+
+case_noaddr() { move_addr noaddr 3; }
 
 case_blocked() {
 	local t0 ms i
