@@ -33,6 +33,7 @@ func connectCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
+	flags = append(flags, procsFlag(connectProcs))
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -48,6 +49,9 @@ a refused mode), with a message that says what to do.`,
 
 func runConnect(c *cli.Context) error {
 	tuneGC()
+	if err := setProcs(c, slog.Default()); err != nil {
+		return err
+	}
 	var mode device.Kind
 	if s := c.String("mode"); s != "" {
 		m, err := device.ParseKind(s)

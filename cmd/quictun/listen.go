@@ -63,6 +63,7 @@ func listenCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
+	flags = append(flags, procsFlag(listenProcs))
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -79,6 +80,9 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 
 func runListen(c *cli.Context) error {
 	tuneGC()
+	if err := setProcs(c, slog.Default()); err != nil {
+		return err
+	}
 	// Everything is read and checked before the system is touched.
 	mode, err := device.ParseKind(c.String("mode"))
 	if err != nil {
