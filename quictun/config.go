@@ -108,6 +108,11 @@ type ServerConfig struct {
 	// StatelessResetKey, when set, lets clients of a crashed and restarted
 	// server notice at once (derive it from the server's key). Nil: no resets.
 	StatelessResetKey *quic.StatelessResetKey
+	// SessionsChanged, when set, is called with the number of clients
+	// connected each time it changes, outside the server's locks. Calls do
+	// not overlap, and the last one carries the current number. Nil: not
+	// called.
+	SessionsChanged func(n int)
 	// Logger receives the server's logs. Nil: slog.Default().
 	Logger *slog.Logger
 }

@@ -46,6 +46,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by identity name; guarded by mu
+	countMu  sync.Mutex          // serializes cfg.SessionsChanged calls
 	closed   bool                // guarded by mu
 
 	wg     sync.WaitGroup
@@ -403,6 +404,7 @@ func (s *Server) register(ss *session) error {
 		}
 	}
 	s.mu.Unlock()
+	s.sessionsChanged()
 	if old != nil {
 		old.log.Info("client replaced by a new connection of the same identity")
 		old.conn.CloseWithError(CloseReplaced, "replaced by a newer connection")
@@ -427,6 +429,7 @@ func (s *Server) remove(ss *session) {
 	}
 	s.routes.removeValue(ss)
 	s.mu.Unlock()
+	s.sessionsChanged()
 	s.macs.removePort(ss)
 	if ss.undoRoutes != nil {
 		if err := ss.undoRoutes(); err != nil {
@@ -434,6 +437,20 @@ func (s *Server) remove(ss *session) {
 		}
 		ss.undoRoutes = nil
 	}
+}
+
+// sessionsChanged tells cfg.SessionsChanged the number of sessions. The
+// count is read under countMu, so the last call always has the current one.
+func (s *Server) sessionsChanged() {
+	if s.cfg.SessionsChanged == nil {
+		return
+	}
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.mu.Lock()
+	n := len(s.sessions)
+	s.mu.Unlock()
+	s.cfg.SessionsChanged(n)
 }
 
 // readySessions appends every ready session except skip to dst.

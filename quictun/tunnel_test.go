@@ -583,3 +583,40 @@ func TestHubSlowClientDoesNotStallOthers(t *testing.T) {
 	t.Logf("server-side drops for the stuck client1: queue full %d, send errors %d (of %d)",
 		s.session("client1").DropQueueFull.Load(), s.session("client1").DropSendError.Load(), n)
 }
+
+// TestSessionsChanged: the server reports its number of clients as they
+// come and go (listen uses it to keep one Go processor per client).
+func TestSessionsChanged(t *testing.T) {
+	var mu sync.Mutex
+	var last int
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25")},
+		SessionsChanged: func(n int) {
+			mu.Lock()
+			last = n
+			mu.Unlock()
+		},
+	})
+	waitCount := func(t *testing.T, want int) {
+		t.Helper()
+		for i := 0; i < 500 && count() != want; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := count(); got != want {
+			t.Fatalf("SessionsChanged last reported %d clients, want %d", got, want)
+		}
+	}
+	startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	waitCount(t, 1)
+	t.Run("second client", func(t *testing.T) {
+		startClient(t, s, "client2", "ca", ClientConfig{}, true)
+		waitCount(t, 2)
+	}) // its cleanup stops client2
+	waitCount(t, 1)
+}

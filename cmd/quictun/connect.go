@@ -33,7 +33,7 @@ func connectCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag(connectProcs))
+	flags = append(flags, procsFlag())
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -49,7 +49,7 @@ a refused mode), with a message that says what to do.`,
 
 func runConnect(c *cli.Context) error {
 	tuneGC()
-	if err := setProcs(c, slog.Default()); err != nil {
+	if _, err := setProcs(c, slog.Default()); err != nil {
 		return err
 	}
 	var mode device.Kind

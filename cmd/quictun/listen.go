@@ -63,7 +63,7 @@ func listenCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag(listenProcs))
+	flags = append(flags, procsFlag())
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -80,8 +80,13 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 
 func runListen(c *cli.Context) error {
 	tuneGC()
-	if err := setProcs(c, slog.Default()); err != nil {
+	procs, err := setProcs(c, slog.Default())
+	if err != nil {
 		return err
+	}
+	var sessionsChanged func(int) // one Go processor per client with --procs 0
+	if procs != nil {
+		sessionsChanged = procs.connections
 	}
 	// Everything is read and checked before the system is touched.
 	mode, err := device.ParseKind(c.String("mode"))
@@ -136,7 +141,8 @@ func runListen(c *cli.Context) error {
 		Networks: ips, Pools: pools, Routes: routes, MTU: mtu, PacketSize: packetSize,
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		StatelessResetKey: &srk, Logger: log,
-		AddRoutes: func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
+		SessionsChanged: sessionsChanged,
+		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
 		return err

@@ -5,58 +5,81 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
 
-// Defaults of --procs. A client carries one QUIC connection, whose event
-// loop does most of the tunnel's work one packet after another; with more
-// Go processors than that, every hand-off between its goroutines (device
-// reader → connection loop → socket writer, and back) wakes a thread on
-// another CPU, which costs more than it gains wherever the CPUs are
-// shared with the traffic's own programs. Measured with make bench on the
-// 2-core VM (docs/PERFORMANCE.md): a client at 1 instead of 2 moved
-// single-stream TCP 1.16–1.38 → 1.43–1.54 Gbit/s, CPU per GB 9.6–12.3 →
-// 8.2–8.7 s and ping RTT 0.76–0.83 → 0.63–0.69 ms, with futex calls down
-// from ~13 700 to ~4 800 per 5 s. A server serves many connections at
-// once, so it keeps one processor per CPU.
-const (
-	connectProcs = 1
-	listenProcs  = 0
-)
+// --procs 0 (the default) gives the tunnel one Go processor per QUIC
+// connection, up to the CPUs the process may use: 1 for a client, and for
+// a server one per connected client. Most of a connection's work runs in
+// its event loop, one packet after another; with more processors than
+// busy connections, every hand-off between the goroutines of a connection
+// (device reader → connection loop → socket writer, and back) wakes a
+// thread on another CPU, which costs more than the overlap gains wherever
+// the CPUs are shared with the traffic's own programs. Measured with make
+// bench on the 2-core VM (docs/PERFORMANCE.md): a client at 1 instead of
+// 2 moved single-stream TCP 1.16–1.38 → 1.43–1.54 Gbit/s, CPU per GB
+// 9.6–12.3 → 8.2–8.7 s and ping RTT 0.76–0.83 → 0.63–0.69 ms, with futex
+// calls down from ~13 700 to ~4 800 per 5 s; a server with one client at
+// 1 instead of 2 (three alternating pairs) 1170 → 1314 Mbit/s and 10.9 →
+// 9.3 CPU-s per GB, medians.
 
-// procsFlag is --procs with the command's default.
-func procsFlag(def int) cli.Flag {
-	why := "1, the default, spends the least CPU per byte and adds the least latency: a client has one connection"
-	if def == 0 {
-		why = "0, the default, suits a hub with many busy clients; 1 spends less CPU per byte when one or two clients share a small machine"
-	}
-	return &cli.IntFlag{Name: "procs", Value: def, EnvVars: env("procs"),
-		Usage: "how many CPUs may run the tunnel's Go code at once (GOMAXPROCS; 0: one per CPU). " + why +
-			". Without --procs, a GOMAXPROCS environment variable applies"}
+// procsFlag is --procs.
+func procsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "procs", EnvVars: env("procs"),
+		Usage: "how many CPUs may run the tunnel's Go code at once (GOMAXPROCS). " +
+			"0: one per QUIC connection, up to the CPUs — 1 for a client, one per connected client for a server; " +
+			"fewer processors mean fewer thread wake-ups, less CPU per byte and less latency. " +
+			"Without --procs, a GOMAXPROCS environment variable applies"}
+}
+
+// procs keeps GOMAXPROCS at one per connection, up to max.
+type procs struct {
+	mu  sync.Mutex
+	max int
+	cur int
+	log *slog.Logger
 }
 
 // setProcs applies --procs and logs the result. An explicit --procs (flag
 // or QUICTUN_PROCS) wins; otherwise GOMAXPROCS from the environment, which
-// the Go runtime has already applied, is left alone.
-func setProcs(c *cli.Context, log *slog.Logger) error {
+// the Go runtime has already applied, is left alone and nil is returned.
+// With --procs 0 it starts at one processor and returns the procs whose
+// connections method keeps the count at one per connection; with a fixed
+// count it returns nil.
+func setProcs(c *cli.Context, log *slog.Logger) (*procs, error) {
 	n := c.Int("procs")
 	if n < 0 {
-		return usageError{fmt.Errorf("--procs %d: want 0 (one per CPU) or more", n)}
+		return nil, usageError{fmt.Errorf("--procs %d: want 0 (one per connection, up to the CPUs) or more", n)}
 	}
-	if _, env := os.LookupEnv("GOMAXPROCS"); c.IsSet("procs") || !env {
-		applyProcs(n)
+	if _, env := os.LookupEnv("GOMAXPROCS"); env && !c.IsSet("procs") {
+		log.Debug("Go processors from GOMAXPROCS", "procs", runtime.GOMAXPROCS(0))
+		return nil, nil
 	}
-	log.Debug("Go processors", "procs", runtime.GOMAXPROCS(0), "cpus", runtime.NumCPU())
-	return nil
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+		log.Debug("Go processors", "procs", n)
+		return nil, nil
+	}
+	// The runtime's default: the CPUs the process may use, cgroup limits
+	// included.
+	runtime.SetDefaultGOMAXPROCS()
+	p := &procs{max: runtime.GOMAXPROCS(0), cur: -1, log: log}
+	p.connections(1)
+	return p, nil
 }
 
-// applyProcs sets GOMAXPROCS to n, or back to the runtime's default (the
-// CPUs the process may use, cgroup limits included) for 0.
-func applyProcs(n int) {
-	if n == 0 {
-		runtime.SetDefaultGOMAXPROCS()
+// connections sets GOMAXPROCS for n connections (at least 1, at most
+// p.max). It is safe for concurrent use.
+func (p *procs) connections(n int) {
+	n = min(max(n, 1), p.max)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n == p.cur {
 		return
 	}
+	p.cur = n
 	runtime.GOMAXPROCS(n)
+	p.log.Debug("Go processors", "procs", n, "cpus", p.max)
 }
