@@ -3,10 +3,10 @@
 # with the raw link and with wireguard-go, in one run on one machine.
 #
 # Two network namespaces joined by a veth (10.0.0.1 "server" <-> 10.0.0.2
-# "client"). For each tunnel in turn — raw veth, quictun TUN, quictun TAP,
-# wireguard-go — it starts the tunnel (only that one), waits until it
-# answers pings, and measures from the client namespace to an iperf3 server
-# in the server namespace:
+# "client"). Each repetition goes round the tunnels — raw veth, quictun
+# TUN, quictun TAP, wireguard-go — and for each starts the tunnel (only
+# that one), waits until it answers pings, measures from the client
+# namespace to an iperf3 server in the server namespace, and stops it:
 #
 #   tcp1     TCP, one stream, client -> server   (iperf3)           Mbit/s
 #   tcp1_r   TCP, one stream, server -> client   (iperf3 -R)        Mbit/s
@@ -14,6 +14,7 @@
 #   udp      UDP 64-byte payloads at full speed, packets received/s (iperf3 -u -b 0 -l 64)
 #   udp_r    the same, server -> client
 #   rtt      ping round trip, median of BENCH_PINGS echoes          ms
+#            (per repetition; the figure is the median of those)
 #   cpu      CPU seconds (user+system, both tunnel processes) per GB
 #            received during the tcp1 / tcp1_r runs                 s/GB
 #
@@ -268,30 +269,36 @@ rtt() {
 }
 
 declare -A R # R[tunnel.metric] = median value
+declare -A S # S[tunnel.metric] = the samples so far, space-separated
 
-# measure TUNNEL ADDR: every figure for one tunnel, into R.
-measure() {
-	local t=$1 addr=$2 i v c r
-	local -a tcp1 tcp1c tcp1x tcp1r tcp1rc tcp1rx tcp4 udp udpr
-	for ((i = 0; i < reps; i++)); do
-		read -r v c r < <(iperf tcp "$addr") && tcp1+=("$v") tcp1c+=("$c") tcp1x+=("$r")
-		read -r v c r < <(iperf tcp "$addr" -R) && tcp1r+=("$v") tcp1rc+=("$c") tcp1rx+=("$r")
-		read -r v c r < <(iperf tcp "$addr" -P 4) && tcp4+=("$v")
-		read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && udp+=("$v")
-		read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && udpr+=("$v")
-		printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s\n' \
-			$((i + 1)) "$reps" "${tcp1[-1]/null/0}" "${tcp1r[-1]/null/0}" "${tcp4[-1]/null/0}" "${udp[-1]/null/0}" "${udpr[-1]/null/0}"
+# last TUNNEL METRIC: the latest sample (0 when there is none or it failed).
+last() {
+	local a
+	read -r -a a <<<"${S[$1.$2]:-null}"
+	echo "${a[-1]/null/0}"
+}
+
+# measure_rep TUNNEL ADDR REP: one repetition of every figure for one
+# tunnel; the samples go into S.
+measure_rep() {
+	local t=$1 addr=$2 i=$3 v c r
+	read -r v c r < <(iperf tcp "$addr") && S[$t.tcp1]+=" $v" S[$t.cpu]+=" $c" S[$t.retr]+=" $r"
+	read -r v c r < <(iperf tcp "$addr" -R) && S[$t.tcp1_r]+=" $v" S[$t.cpu_r]+=" $c" S[$t.retr_r]+=" $r"
+	read -r v c r < <(iperf tcp "$addr" -P 4) && S[$t.tcp4]+=" $v"
+	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && S[$t.udp]+=" $v"
+	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && S[$t.udp_r]+=" $v"
+	S[$t.rtt]+=" $(rtt "$addr")"
+	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
+		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
+}
+
+# finish TUNNEL: the medians of its samples, into R.
+finish() {
+	local t=$1 m
+	for m in tcp1 tcp1_r tcp4 udp udp_r retr retr_r cpu cpu_r rtt; do
+		[ -n "${S[$t.$m]:-}" ] || continue
+		R[$t.$m]=$(printf '%s\n' ${S[$t.$m]} | median)
 	done
-	R[$t.tcp1]=$(printf '%s\n' "${tcp1[@]}" | median)
-	R[$t.tcp1_r]=$(printf '%s\n' "${tcp1r[@]}" | median)
-	R[$t.tcp4]=$(printf '%s\n' "${tcp4[@]}" | median)
-	R[$t.udp]=$(printf '%s\n' "${udp[@]}" | median)
-	R[$t.udp_r]=$(printf '%s\n' "${udpr[@]}" | median)
-	R[$t.retr]=$(printf '%s\n' "${tcp1x[@]}" | median)
-	R[$t.retr_r]=$(printf '%s\n' "${tcp1rx[@]}" | median)
-	R[$t.cpu]=$(printf '%s\n' "${tcp1c[@]}" | median)
-	R[$t.cpu_r]=$(printf '%s\n' "${tcp1rc[@]}" | median)
-	R[$t.rtt]=$(rtt "$addr")
 }
 
 # set_txqlen NS DEV: apply BENCH_TXQUEUELEN, when given.
@@ -369,41 +376,54 @@ tunnel_failed() {
 	stop_tunnel
 }
 
+# The repetitions go round the tunnels (rep 1 of each, then rep 2 ...), each
+# tunnel started afresh for its turn, so that a change in the machine's
+# load during the run weighs on every tunnel alike rather than on the one
+# measured at that time.
+declare -A down # tunnels that failed to come up: not tried again
 for t in $tunnels; do
-	case $t in
-	raw)
-		step "raw veth (10.0.0.1)"
-		wait_ping "$nsB" 10.0.0.1 5 || die "veth: no answer from 10.0.0.1"
-		measure raw 10.0.0.1
-		;;
-	tun | tap)
-		step "quictun $t mode (10.77.0.1)"
-		if ! quictun_up "$t"; then
-			tunnel_failed "quictun $t mode: no answer from 10.77.0.1 through the tunnel in 20 s" "$t-server" "$t-client"
-			continue
-		fi
-		measure "$t" 10.77.0.1
-		stop_tunnel
-		# The counters both ends log when they stop (drops, fragments...).
-		say "    server: $(grep -h 'msg="client disconnected"' "$tmp/$t-server.log" | tail -n 1 | sed 's/.*msg="client disconnected" //' | cut -c1-400)"
-		say "    client: $(grep -h 'msg="client stopped"' "$tmp/$t-client.log" | tail -n 1 | sed 's/.*counters=//' | cut -c1-400)"
-		;;
-	wg)
-		step "wireguard-go (10.79.0.1)"
-		if [ -z "$wggo" ]; then
-			note "wireguard-go skipped"
-			continue
-		fi
-		if ! wg_up; then
-			tunnel_failed "wireguard-go: not configured, or no answer from 10.79.0.1 in 20 s" wg-server wg-client
-			continue
-		fi
-		measure wg 10.79.0.1
-		stop_tunnel
-		;;
-	*) die "unknown tunnel $t in BENCH_TUNNELS (raw tun tap wg)" ;;
-	esac
+	case $t in raw | tun | tap | wg) ;; *) die "unknown tunnel $t in BENCH_TUNNELS (raw tun tap wg)" ;; esac
 done
+for ((rep = 0; rep < reps; rep++)); do
+	for t in $tunnels; do
+		[ -z "${down[$t]:-}" ] || continue
+		case $t in
+		raw)
+			step "raw veth (10.0.0.1), rep $((rep + 1))/$reps"
+			wait_ping "$nsB" 10.0.0.1 5 || die "veth: no answer from 10.0.0.1"
+			measure_rep raw 10.0.0.1 "$rep"
+			;;
+		tun | tap)
+			step "quictun $t mode (10.77.0.1), rep $((rep + 1))/$reps"
+			if ! quictun_up "$t"; then
+				tunnel_failed "quictun $t mode: no answer from 10.77.0.1 through the tunnel in 20 s" "$t-server" "$t-client"
+				down[$t]=1
+				continue
+			fi
+			measure_rep "$t" 10.77.0.1 "$rep"
+			stop_tunnel
+			# The counters both ends log when they stop (drops, fragments...).
+			say "    server: $(grep -h 'msg="client disconnected"' "$tmp/$t-server.log" | tail -n 1 | sed 's/.*msg="client disconnected" //' | cut -c1-400)"
+			say "    client: $(grep -h 'msg="client stopped"' "$tmp/$t-client.log" | tail -n 1 | sed 's/.*counters=//' | cut -c1-400)"
+			;;
+		wg)
+			step "wireguard-go (10.79.0.1), rep $((rep + 1))/$reps"
+			if [ -z "$wggo" ]; then
+				((rep > 0)) || note "wireguard-go skipped"
+				continue
+			fi
+			if ! wg_up; then
+				tunnel_failed "wireguard-go: not configured, or no answer from 10.79.0.1 in 20 s" wg-server wg-client
+				down[$t]=1
+				continue
+			fi
+			measure_rep wg 10.79.0.1 "$rep"
+			stop_tunnel
+			;;
+		esac
+	done
+done
+for t in $tunnels; do finish "$t"; done
 stop_pids "$iperf_pid"
 forget "$iperf_pid"
 
