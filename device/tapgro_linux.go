@@ -99,9 +99,9 @@ func parseGROSeg(f []byte) (s groSeg, ok bool) {
 func groPseudoSum(f []byte, s groSeg, tcpLen int) uint64 {
 	var sum uint64
 	if s.v6 {
-		sum = sumBytes(0, f[s.ip+8:s.ip+40])
+		sum = ChecksumAdd(0, f[s.ip+8:s.ip+40])
 	} else {
-		sum = sumBytes(0, f[s.ip+12:s.ip+20])
+		sum = ChecksumAdd(0, f[s.ip+12:s.ip+20])
 	}
 	return sum + unix.IPPROTO_TCP + uint64(tcpLen)
 }
@@ -109,10 +109,10 @@ func groPseudoSum(f []byte, s groSeg, tcpLen int) uint64 {
 // groChecksumsOK verifies the IPv4 header checksum and the TCP checksum of
 // the segment f laid out as s.
 func groChecksumsOK(f []byte, s groSeg) bool {
-	if !s.v6 && foldSum(sumBytes(0, f[s.ip:s.l4])) != 0xffff {
+	if !s.v6 && ChecksumFold(ChecksumAdd(0, f[s.ip:s.l4])) != 0xffff {
 		return false
 	}
-	return foldSum(sumBytes(groPseudoSum(f, s, len(f)-s.l4), f[s.l4:])) == 0xffff
+	return ChecksumFold(ChecksumAdd(groPseudoSum(f, s, len(f)-s.l4), f[s.l4:])) == 0xffff
 }
 
 // groSameFlow reports whether the segment p may follow the segment h in one
@@ -265,12 +265,12 @@ func (t *TunTap) groFlush(r *groRun, bufs [][]byte, offset int) error {
 	} else {
 		binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
 		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^foldSum(sumBytes(0, ip[:20])))
+		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:20])))
 	}
 	if r.psh {
 		f[s.l4+13] |= tcpFlagPSH
 	}
-	binary.BigEndian.PutUint16(f[s.l4+16:], foldSum(groPseudoSum(f, s, len(f)-s.l4)))
+	binary.BigEndian.PutUint16(f[s.l4+16:], ChecksumFold(groPseudoSum(f, s, len(f)-s.l4)))
 	h := r.buf[:vnetHdrLen]
 	h[0] = vnetFlagNeedsCsum
 	h[1] = vnetGSOTCPv4

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -152,56 +151,12 @@ func completeChecksum(frame []byte, start, off int) error {
 	}
 	seed := uint64(binary.BigEndian.Uint16(frame[at:]))
 	frame[at], frame[at+1] = 0, 0
-	c := ^foldSum(sumBytes(seed, frame[start:]))
+	c := ^ChecksumFold(ChecksumAdd(seed, frame[start:]))
 	if c == 0 {
 		c = 0xffff // as the kernel does: 0 means no checksum in UDP
 	}
 	binary.BigEndian.PutUint16(frame[at:], c)
 	return nil
-}
-
-// sumBytes adds b, as big-endian 16-bit words (an odd last byte padded with
-// zero), to the unfolded one's-complement sum acc.
-func sumBytes(acc uint64, b []byte) uint64 {
-	var carry uint64
-	for len(b) >= 32 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), carry)
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), carry)
-		acc += carry
-		b = b[32:]
-	}
-	for len(b) >= 8 {
-		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
-		acc += carry
-		b = b[8:]
-	}
-	if len(b) >= 4 {
-		acc, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), 0)
-		acc += carry
-		b = b[4:]
-	}
-	if len(b) >= 2 {
-		acc, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), 0)
-		acc += carry
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc, carry = bits.Add64(acc, uint64(b[0])<<8, 0)
-		acc += carry
-	}
-	return acc
-}
-
-// foldSum folds an unfolded one's-complement sum to 16 bits.
-func foldSum(acc uint64) uint16 {
-	acc = acc>>32 + acc&0xffffffff
-	acc = acc>>32 + acc&0xffffffff
-	acc = acc>>16 + acc&0xffff
-	acc = acc>>16 + acc&0xffff
-	acc = acc>>16 + acc&0xffff
-	return uint16(acc)
 }
 
 // tcpSplit cuts a TCP GSO super-frame into segments of at most gsoSize
@@ -290,14 +245,14 @@ func (s *tcpSplit) segment(out []byte) int {
 	var sum uint64
 	if s.v6 {
 		binary.BigEndian.PutUint16(ip[4:], uint16(n-s.ip-40))
-		sum = sumBytes(0, ip[8:40]) // source and destination
+		sum = ChecksumAdd(0, ip[8:40]) // source and destination
 	} else {
 		ihl := int(ip[0]&0xf) * 4
 		binary.BigEndian.PutUint16(ip[2:], uint16(n-s.ip))
 		binary.BigEndian.PutUint16(ip[4:], s.id+uint16(s.seg))
 		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^foldSum(sumBytes(0, ip[:ihl])))
-		sum = sumBytes(0, ip[12:20])
+		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:ihl])))
+		sum = ChecksumAdd(0, ip[12:20])
 	}
 	binary.BigEndian.PutUint32(l4[4:], s.seq+uint32(s.next-s.hdrLen))
 	flags := s.flags
@@ -310,7 +265,7 @@ func (s *tcpSplit) segment(out []byte) int {
 	l4[13] = flags
 	l4[16], l4[17] = 0, 0
 	sum += unix.IPPROTO_TCP + uint64(len(l4))
-	binary.BigEndian.PutUint16(l4[16:], ^foldSum(sumBytes(sum, l4)))
+	binary.BigEndian.PutUint16(l4[16:], ^ChecksumFold(ChecksumAdd(sum, l4)))
 
 	s.next = end
 	s.seg++

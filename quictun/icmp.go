@@ -3,6 +3,8 @@ package quictun
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/quictun/quictun/device"
 )
 
 // Limits of buildTooBig's answers.
@@ -149,6 +151,6 @@ func buildTooBig6(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
 	binary.BigEndian.PutUint32(icmp[4:8], uint32(mtu))
 	copy(icmp[icmpHeaderLen:], pkt[:quote])
 	sum := pseudoHeaderSum(info.dst, info.src, protoICMPv6, len(icmp))
-	binary.BigEndian.PutUint16(icmp[2:4], inetChecksumFold(inetChecksumAdd(sum, icmp)))
+	binary.BigEndian.PutUint16(icmp[2:4], ^device.ChecksumFold(device.ChecksumAdd(sum, icmp)))
 	return n, true
 }

@@ -1,6 +1,10 @@
 package quictun
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/quictun/quictun/device"
+)
 
 // TCP header fields clampMSS reads.
 const (
@@ -96,7 +100,7 @@ func setTCPUint16(tcp []byte, off int, v uint16) {
 	for w := start; w < end; w += 2 {
 		sum += uint64(binary.BigEndian.Uint16(tcp[w:]))
 	}
-	binary.BigEndian.PutUint16(tcp[16:18], inetChecksumFold(sum))
+	binary.BigEndian.PutUint16(tcp[16:18], ^device.ChecksumFold(sum))
 }
 
 // clampMSSFrame does what clampMSS does for an Ethernet frame carrying IPv4

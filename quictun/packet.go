@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+
+	"github.com/quictun/quictun/device"
 )
 
 // IP protocol numbers used by the data path.
@@ -194,36 +196,8 @@ func parseEth(frame []byte) (dst, src mac, ethertype uint16, payloadOff int, ok 
 	return dst, src, ethertype, payloadOff, true
 }
 
-// inetChecksumAdd adds b to the one's-complement running sum (RFC 1071) as
-// a sequence of big-endian 16-bit words, padding an odd final byte with a
-// zero. The result is not folded; pass it to inetChecksumFold. b must start
-// at an even offset of the checksummed data.
-func inetChecksumAdd(sum uint64, b []byte) uint64 {
-	for len(b) >= 8 {
-		sum += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		sum += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint64(b[0]) << 8
-	}
-	return sum
-}
-
-// inetChecksumFold folds a running sum from inetChecksumAdd to 16 bits and
-// complements it, giving the value to store in a checksum field.
-func inetChecksumFold(sum uint64) uint16 {
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
-
 // inetChecksum returns the Internet checksum of b.
-func inetChecksum(b []byte) uint16 { return inetChecksumFold(inetChecksumAdd(0, b)) }
+func inetChecksum(b []byte) uint16 { return ^device.ChecksumFold(device.ChecksumAdd(0, b)) }
 
 // pseudoHeaderSum returns the running sum of the TCP/UDP/ICMPv6
 // pseudo-header for addresses src and dst (both IPv4 or both IPv6),
@@ -232,12 +206,12 @@ func pseudoHeaderSum(src, dst netip.Addr, proto uint8, n int) uint64 {
 	var sum uint64
 	if src.Is4() {
 		s, d := src.As4(), dst.As4()
-		sum = inetChecksumAdd(sum, s[:])
-		sum = inetChecksumAdd(sum, d[:])
+		sum = device.ChecksumAdd(sum, s[:])
+		sum = device.ChecksumAdd(sum, d[:])
 	} else {
 		s, d := src.As16(), dst.As16()
-		sum = inetChecksumAdd(sum, s[:])
-		sum = inetChecksumAdd(sum, d[:])
+		sum = device.ChecksumAdd(sum, s[:])
+		sum = device.ChecksumAdd(sum, d[:])
 	}
 	return sum + uint64(proto) + uint64(n)
 }
