@@ -47,6 +47,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/testdata/netns/lib.sh"
 prefix="qtb$$"
 reps=${BENCH_REPS:-3}
 secs=${BENCH_TIME:-4}
@@ -70,51 +72,12 @@ notes=()
 failed=() # tunnels that never came up
 started=$SECONDS
 
-say() { printf '%s\n' "$*"; }
-step() { printf '==> %s\n' "$*"; }
 note() { notes+=("$*"); printf '    note: %s\n' "$*"; }
-
-die() {
-	printf '    FAILED: %s\n' "$*" >&2
-	for log in "${tmp:-/nonexistent}"/*.log; do
-		[ -f "$log" ] || continue
-		printf -- '---- last lines of %s:\n' "$(basename "$log")" >&2
-		tail -n 15 "$log" >&2
-	done
-	exit 1
-}
-
-# stop_pids PID...: SIGTERM, wait up to 5 s each, then SIGKILL. Only PIDs
-# this script started (never by name).
-stop_pids() {
-	local pid i
-	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-}
-
-# forget PID...: drop reaped processes from the cleanup list.
-forget() {
-	local keep=() p q drop
-	for p in "${pids[@]}"; do
-		drop=0
-		for q in "$@"; do [ "$p" = "$q" ] && drop=1; done
-		[ "$drop" -eq 1 ] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
-}
 
 cleanup() {
 	local rc=$?
 	set +e
-	((${#pids[@]})) && stop_pids "${pids[@]}"
-	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	cleanup_common
 	[ -n "$tmp" ] && rm -rf "$tmp"
 	if [ "$rc" -eq 0 ]; then
 		say "==> cleaned up: ${#namespaces[@]} namespaces, temp files ($((SECONDS - started)) s in all)"
@@ -188,35 +151,12 @@ pki=$tmp/pki
 
 # --- namespaces ---
 step "namespaces $nsA (10.0.0.1) <-veth-> $nsB (10.0.0.2)"
-for n in "$nsA" "$nsB"; do
-	ip netns add "$n" || die "ip netns add $n"
-	namespaces+=("$n")
-	ip -n "$n" link set lo up
-done
+add_ns "$nsA"
+add_ns "$nsB"
 ip -n "$nsA" link add eth0 type veth peer name eth0 netns "$nsB" &&
 	ip -n "$nsA" addr add 10.0.0.1/24 dev eth0 && ip -n "$nsA" link set eth0 up &&
 	ip -n "$nsB" addr add 10.0.0.2/24 dev eth0 && ip -n "$nsB" link set eth0 up &&
 	ip -n "$nsA" link set eth0 mtu "$veth_mtu" && ip -n "$nsB" link set eth0 mtu "$veth_mtu" || die "veth"
-
-# run_bg NAME NS ARGS...: start ARGS in namespace NS (ip netns exec execs,
-# so $! is the program's own PID), output to $tmp/NAME.log.
-run_bg() {
-	local name=$1 n=$2
-	shift 2
-	ip netns exec "$n" "$@" >"$tmp/$name.log" 2>&1 &
-	pids+=("$!")
-	last_pid=$!
-}
-
-# wait_ping NS ADDR SECONDS: until one echo is answered, bounded.
-wait_ping() {
-	local end=$((SECONDS + $3))
-	while ((SECONDS < end)); do
-		ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 run_bg iperf3 "$nsA" iperf3 -s -p 5201
 iperf_pid=$last_pid

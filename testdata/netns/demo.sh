@@ -14,42 +14,23 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/testdata/netns/lib.sh"
 prefix="qtdemo$$-"
 tmp=""
 namespaces=()
 pids=()
 
-say() { printf '%s\n' "$*"; }
-step() { printf '==> %s\n' "$*"; }
 ok() { printf '    ok: %s\n' "$*"; }
-
-die() {
-	printf '    FAILED: %s\n' "$*" >&2
-	for log in "${tmp:-/nonexistent}"/*.log; do
-		[ -f "$log" ] || continue
-		printf -- '---- last lines of %s:\n' "$(basename "$log")" >&2
-		tail -n 20 "$log" >&2
-	done
-	exit 1
-}
 
 cleanup() {
 	local rc=$?
 	set +e
-	local pid i
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done # only our own, never by name
-	for pid in "${pids[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	local nproc=${#pids[@]}
+	cleanup_common
 	[ -n "$tmp" ] && rm -rf "$tmp"
 	if [ "$rc" -eq 0 ]; then
-		say "==> cleaned up: ${#namespaces[@]} namespaces, ${#pids[@]} processes, temp files"
+		say "==> cleaned up: ${#namespaces[@]} namespaces, $nproc processes, temp files"
 		say "demo passed"
 	else
 		say "==> cleaned up; demo FAILED (exit $rc)" >&2
@@ -108,11 +89,7 @@ ok "$(ls "$pki" | tr '\n' ' ')"
 # --- namespaces ---
 step "namespaces ${prefix}{router,server,laptop1,laptop2}: bridge underlay 10.0.0.0/24"
 ns() { printf '%s%s' "$prefix" "$1"; }
-for role in router server laptop1 laptop2; do
-	ip netns add "$(ns "$role")" || die "ip netns add"
-	namespaces+=("$(ns "$role")")
-	ip -n "$(ns "$role")" link set lo up
-done
+for role in router server laptop1 laptop2; do add_ns "$(ns "$role")"; done
 r=$(ns router)
 ip -n "$r" link add br0 type bridge && ip -n "$r" link set br0 up || die "bridge"
 i=0
@@ -126,33 +103,6 @@ for role in server laptop1 laptop2; do
 	ok "$role: eth0 $addr/24"
 	i=$((i + 1))
 done
-
-# run_bg NAME NS ARGS... starts ARGS in namespace NS, output to $tmp/NAME.log.
-run_bg() {
-	local name=$1 n=$2
-	shift 2
-	ip netns exec "$n" "$@" >"$tmp/$name.log" 2>&1 &
-	pids+=("$!")
-}
-
-# forget PID: drop a process that has been reaped from the cleanup list,
-# so that cleanup never signals a PID the system may have reused.
-forget() {
-	local keep=() p
-	for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	pids=("${keep[@]}")
-}
-
-# wait_ping NS ADDR [SECONDS]: until one echo is answered, bounded.
-wait_ping() {
-	local n=$1 addr=$2 secs=${3:-15} end
-	end=$((SECONDS + secs))
-	while ((SECONDS < end)); do
-		ip netns exec "$n" ping -c 1 -W 1 "$addr" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 # ping_all NS ADDR: 3 echoes, all answered; prints the rtt line.
 ping_all() {

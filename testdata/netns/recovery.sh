@@ -41,6 +41,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=lib.sh
+. "$repo/testdata/netns/lib.sh"
 prefix="qtrec$$-"
 tmp=""
 namespaces=()
@@ -49,18 +51,6 @@ runs=5
 json=recovery.json
 deadline=$((SECONDS + ${RECOVERY_DEADLINE:-900}))
 all_cases=(restart restart-term restart-idle addr noaddr blocked nat)
-
-say() { printf '%s\n' "$*"; }
-step() { printf '==> %s\n' "$*"; }
-die() {
-	printf 'FAILED: %s\n' "$*" >&2
-	for log in "${tmp:-/nonexistent}"/*.log; do
-		[ -f "$log" ] || continue
-		printf -- '---- last lines of %s:\n' "$(basename "$log")" >&2
-		tail -n 15 "$log" >&2
-	done
-	exit 1
-}
 
 usage() { sed -n '/^# Usage:/,/^# non-zero if/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -80,30 +70,10 @@ for c in "${cases[@]}"; do
 	[[ " ${all_cases[*]} " == *" $c "* ]] || { say "unknown case $c (known: ${all_cases[*]})" >&2; exit 2; }
 done
 
-# kill_pid PID: SIGTERM, then SIGKILL after 5 s; only our own, by PID.
-kill_pid() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
-# forget PID: drop a reaped process from the cleanup list.
-forget() {
-	local keep=() p
-	for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	pids=("${keep[@]}")
-}
-
 cleanup() {
-	local rc=$? pid ns
+	local rc=$?
 	set +e
-	for pid in "${pids[@]}"; do kill_pid "$pid"; done
-	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	cleanup_common
 	if [ -n "${RECOVERY_LOGS:-}" ] && [ -n "$tmp" ]; then
 		mkdir -p "$RECOVERY_LOGS" && cp "$tmp"/*.log "$RECOVERY_LOGS"/ 2>/dev/null
 	fi
@@ -139,39 +109,8 @@ pki=$tmp/pki
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 check_deadline() { ((SECONDS < deadline)) || die "over the ${RECOVERY_DEADLINE:-900} s bound"; }
 
-addns() {
-	local n=$prefix$1
-	ip netns add "$n" || die "ip netns add $n"
-	namespaces+=("$n")
-	ip -n "$n" link set lo up
-}
-delns() {
-	local n=$prefix$1 keep=() x
-	ip netns del "$n" 2>/dev/null || true
-	for x in "${namespaces[@]}"; do [ "$x" = "$n" ] || keep+=("$x"); done
-	namespaces=("${keep[@]}")
-}
-
-# start NAME NS ARGS...: run ARGS in namespace NS in the background, output
-# to $tmp/NAME.log; sets $last_pid.
-start() {
-	local name=$1 n=$2
-	shift 2
-	ip netns exec "$n" "$@" >>"$tmp/$name.log" 2>&1 &
-	last_pid=$!
-	pids+=("$last_pid")
-}
-stop_pid() { kill_pid "$1"; forget "$1"; }
-
-# wait_ping NS ADDR SECONDS: until one echo is answered.
-wait_ping() {
-	local end=$((SECONDS + $3))
-	while ((SECONDS < end)); do
-		ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	return 1
-}
+addns() { add_ns "$prefix$1"; }
+delns() { del_ns "$prefix$1"; }
 
 # first_reply NS T0: ping 10.77.0.1 every 50 ms until the first reply (10 s
 # bound); prints milliseconds since T0 (ms since the epoch).
@@ -210,9 +149,9 @@ lab() {
 
 # tunnel [FLAGS...]: start server and client in $srv_ns / $cli_ns.
 tunnel() {
-	start "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}" "$@"
+	run_bg "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}" "$@"
 	srv_pid=$last_pid
-	start "$lab-client" "$cli_ns" "$quictun" "${cli_args[@]}" "$@"
+	run_bg "$lab-client" "$cli_ns" "$quictun" "${cli_args[@]}" "$@"
 	cli_pid=$last_pid
 	wait_ping "$cli_ns" 10.77.0.1 15 || die "$lab: no tunnel in 15 s"
 }
@@ -264,7 +203,7 @@ case_restart() {
 		forget "$srv_pid"
 		sleep 1
 		t0=$(now_ms)
-		start "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}"
+		run_bg "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}"
 		srv_pid=$last_pid
 		ms=$(first_reply "$cli_ns" "$t0") || die "$1: no reply in 10 s"
 		record "$1" "$ms"
@@ -282,7 +221,7 @@ case_restart_idle() {
 		forget "$srv_pid"
 		sleep 1
 		t0=$(now_ms)
-		start "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}"
+		run_bg "$lab-server" "$srv_ns" "$quictun" "${srv_args[@]}"
 		srv_pid=$last_pid
 		end=$((SECONDS + 15))
 		until (($(count_lines "$lab-client" 'msg="tunnel up"') > n)); do
