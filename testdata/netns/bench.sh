@@ -11,6 +11,9 @@
 #   tcp1     TCP, one stream, client -> server   (iperf3)           Mbit/s
 #   tcp1_r   TCP, one stream, server -> client   (iperf3 -R)        Mbit/s
 #   tcp4     TCP, four streams, client -> server (iperf3 -P 4)      Mbit/s
+#   tcp2c    quictun only: two clients at once, one stream each, to the
+#            server (a second client namespace, 10.0.1.2, joined to the
+#            server's by its own veth); the sum received         Mbit/s
 #   udp      UDP 64-byte payloads at full speed, packets received/s (iperf3 -u -b 0 -l 64)
 #   udp_r    the same, server -> client
 #   rtt      ping round trip, median of BENCH_PINGS echoes          ms
@@ -64,6 +67,7 @@ wg_version=v0.0.0-20260522210424-ecfc5a8d5446
 
 nsA="${prefix}s" # server side, 10.0.0.1
 nsB="${prefix}c" # client side, 10.0.0.2
+nsC="${prefix}d" # a second client (quictun's two-client figure), 10.0.1.2
 tmp=""
 namespaces=()
 pids=()        # every background process we started (killed on exit)
@@ -146,20 +150,30 @@ pki=$tmp/pki
 {
 	"$quictun" cert ca --dir "$pki" --name "quictun bench CA" &&
 		"$quictun" cert issue --dir "$pki" --name server --server --host 10.0.0.1 &&
-		"$quictun" cert issue --dir "$pki" --name client --ip 10.77.0.11/24
+		"$quictun" cert issue --dir "$pki" --name client --ip 10.77.0.11/24 &&
+		"$quictun" cert issue --dir "$pki" --name client2 --ip 10.77.0.12/24
 } >"$tmp/cert.log" 2>&1 || die "quictun cert"
 
 # --- namespaces ---
-step "namespaces $nsA (10.0.0.1) <-veth-> $nsB (10.0.0.2)"
+step "namespaces $nsA (10.0.0.1) <-veth-> $nsB (10.0.0.2); $nsA (10.0.1.1) <-veth-> $nsC (10.0.1.2)"
 add_ns "$nsA"
 add_ns "$nsB"
+add_ns "$nsC"
 ip -n "$nsA" link add eth0 type veth peer name eth0 netns "$nsB" &&
 	ip -n "$nsA" addr add 10.0.0.1/24 dev eth0 && ip -n "$nsA" link set eth0 up &&
 	ip -n "$nsB" addr add 10.0.0.2/24 dev eth0 && ip -n "$nsB" link set eth0 up &&
 	ip -n "$nsA" link set eth0 mtu "$veth_mtu" && ip -n "$nsB" link set eth0 mtu "$veth_mtu" || die "veth"
+# The second client reaches the server's 10.0.0.1 through its own veth.
+ip -n "$nsA" link add eth1 type veth peer name eth0 netns "$nsC" &&
+	ip -n "$nsA" addr add 10.0.1.1/24 dev eth1 && ip -n "$nsA" link set eth1 up &&
+	ip -n "$nsC" addr add 10.0.1.2/24 dev eth0 && ip -n "$nsC" link set eth0 up &&
+	ip -n "$nsA" link set eth1 mtu "$veth_mtu" && ip -n "$nsC" link set eth0 mtu "$veth_mtu" &&
+	ip -n "$nsC" route add default via 10.0.1.1 || die "veth for the second client"
 
 run_bg iperf3 "$nsA" iperf3 -s -p 5201
 iperf_pid=$last_pid
+run_bg iperf3-2 "$nsA" iperf3 -s -p 5202
+iperf2_pid=$last_pid
 
 # cpu_ticks: user+system clock ticks of the current tunnel's processes.
 cpu_ticks() {
@@ -208,6 +222,39 @@ rtt() {
 		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median
 }
 
+# two_clients MODE ADDR: start a second quictun client (namespace nsC),
+# then one TCP stream from each client namespace to ADDR at once (ports
+# 5201 and 5202), then stop the second client (so that the other figures
+# are those of a server with one client); prints the sum received in
+# Mbit/s, or null.
+two_clients() {
+	local mode=$1 addr=$2 j1=$tmp/iperf-c1.json j2=$tmp/iperf-c2.json p1 p2 c2 ok=1 dev
+	dev=$([ "$mode" = tap ] && echo qtap0 || echo qt0)
+	# shellcheck disable=SC2086 # QUICTUN_ARGS is a list of flags
+	run_bg "$mode-client2" "$nsC" "$quictun" connect --server 10.0.0.1:4433 \
+		--cert "$pki/client2.crt" --key "$pki/client2.key" --ca "$pki/ca.crt" \
+		--mode "$mode" --dev "$dev" $qargs
+	c2=$last_pid
+	if wait_ping "$nsC" "$addr" 20; then
+		set_txqlen "$nsC" "$dev"
+		timeout $((secs + 20)) ip netns exec "$nsB" iperf3 -c "$addr" -p 5201 -t "$secs" --connect-timeout 3000 -J >"$j1" 2>/dev/null &
+		p1=$!
+		timeout $((secs + 20)) ip netns exec "$nsC" iperf3 -c "$addr" -p 5202 -t "$secs" --connect-timeout 3000 -J >"$j2" 2>/dev/null &
+		p2=$!
+		wait "$p1" || ok=0
+		wait "$p2" || ok=0
+	else
+		ok=0
+	fi
+	stop_pid "$c2"
+	if [ "$ok" -eq 1 ] && jq -e '.end.sum_received' "$j1" >/dev/null 2>&1 && jq -e '.end.sum_received' "$j2" >/dev/null 2>&1; then
+		jq -rn --slurpfile a "$j1" --slurpfile b "$j2" '($a[0].end.sum_received.bits_per_second + $b[0].end.sum_received.bits_per_second) / 1e6'
+	else
+		say "    (two clients to $addr: the second client did not come up, or an iperf3 failed)" >&2
+		echo null
+	fi
+}
+
 declare -A R # R[tunnel.metric] = median value
 declare -A S # S[tunnel.metric] = the samples so far, space-separated
 
@@ -225,17 +272,18 @@ measure_rep() {
 	read -r v c r < <(iperf tcp "$addr") && S[$t.tcp1]+=" $v" S[$t.cpu]+=" $c" S[$t.retr]+=" $r"
 	read -r v c r < <(iperf tcp "$addr" -R) && S[$t.tcp1_r]+=" $v" S[$t.cpu_r]+=" $c" S[$t.retr_r]+=" $r"
 	read -r v c r < <(iperf tcp "$addr" -P 4) && S[$t.tcp4]+=" $v"
+	if [ "$t" = tun ] || [ "$t" = tap ]; then S[$t.tcp2c]+=" $(two_clients "$t" "$addr")"; fi
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && S[$t.udp]+=" $v"
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && S[$t.udp_r]+=" $v"
 	S[$t.rtt]+=" $(rtt "$addr")"
-	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
-		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
+	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f  tcp2c %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
+		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$(last "$t" tcp2c)" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
 }
 
 # finish TUNNEL: the medians of its samples, into R.
 finish() {
 	local t=$1 m
-	for m in tcp1 tcp1_r tcp4 udp udp_r retr retr_r cpu cpu_r rtt; do
+	for m in tcp1 tcp1_r tcp4 tcp2c udp udp_r retr retr_r cpu cpu_r rtt; do
 		[ -n "${S[$t.$m]:-}" ] || continue
 		R[$t.$m]=$(printf '%s\n' ${S[$t.$m]} | median)
 	done
@@ -364,14 +412,14 @@ for ((rep = 0; rep < reps; rep++)); do
 	done
 done
 for t in $tunnels; do finish "$t"; done
-stop_pids "$iperf_pid"
-forget "$iperf_pid"
+stop_pids "$iperf_pid" "$iperf2_pid"
+forget "$iperf_pid" "$iperf2_pid"
 
 # --- report ---
-metrics=(tcp1 tcp1_r tcp4 udp udp_r rtt retr retr_r cpu cpu_r)
+metrics=(tcp1 tcp1_r tcp4 tcp2c udp udp_r rtt retr retr_r cpu cpu_r)
 declare -A label=(
 	[tcp1]="TCP 1 stream c->s (Mbit/s)" [tcp1_r]="TCP 1 stream s->c (Mbit/s)"
-	[tcp4]="TCP 4 streams c->s (Mbit/s)" [udp]="UDP 64 B c->s (pkt/s rcvd)"
+	[tcp4]="TCP 4 streams c->s (Mbit/s)" [tcp2c]="TCP 2 clients -> s, sum (Mbit/s)" [udp]="UDP 64 B c->s (pkt/s rcvd)"
 	[udp_r]="UDP 64 B s->c (pkt/s rcvd)" [rtt]="ping RTT median (ms)"
 	[retr]="TCP retransmits c->s (per run)" [retr_r]="TCP retransmits s->c (per run)"
 	[cpu]="CPU s/GB c->s (tunnel procs)" [cpu_r]="CPU s/GB s->c (tunnel procs)")
@@ -406,7 +454,7 @@ jq -n "${args[@]}" \
 	--argjson reps "$reps" --argjson seconds "$secs" --argjson pings "$npings" \
 	--argjson rmem_max "$(sysctl -n net.core.rmem_max)" --argjson wmem_max "$(sysctl -n net.core.wmem_max)" \
 	--arg metrics "${metrics[*]}" --arg notes "$(printf '%s\n' "${notes[@]}")" --arg failed "$(printf '%s\n' "${failed[@]}")" '
-	def units: {tcp1: "Mbit/s", tcp1_r: "Mbit/s", tcp4: "Mbit/s", udp: "packets/s received", udp_r: "packets/s received",
+	def units: {tcp1: "Mbit/s", tcp1_r: "Mbit/s", tcp4: "Mbit/s", tcp2c: "Mbit/s (two clients at once, summed)", udp: "packets/s received", udp_r: "packets/s received",
 		rtt: "ms", retr: "TCP retransmits per run", retr_r: "TCP retransmits per run", cpu: "CPU s per GB", cpu_r: "CPU s per GB"};
 	($metrics | split(" ")) as $ms |
 	$ARGS.named as $a |
