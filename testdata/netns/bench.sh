@@ -276,8 +276,10 @@ measure_rep() {
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && S[$t.udp]+=" $v"
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && S[$t.udp_r]+=" $v"
 	S[$t.rtt]+=" $(rtt "$addr")"
-	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f  tcp2c %.0f Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
-		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$(last "$t" tcp2c)" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
+	local two=""
+	[ -z "${S[$t.tcp2c]:-}" ] || two=$(printf '  tcp2c %.0f' "$(last "$t" tcp2c)")
+	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f%s Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
+		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$two" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
 }
 
 # finish TUNNEL: the medians of its samples, into R.
