@@ -228,31 +228,34 @@ rtt() {
 # are those of a server with one client); prints the sum received in
 # Mbit/s, or null.
 two_clients() {
-	local mode=$1 addr=$2 j1=$tmp/iperf-c1.json j2=$tmp/iperf-c2.json p1 p2 c2 ok=1 dev
+	local mode=$1 addr=$2 j1=$tmp/iperf-c1.json j2=$tmp/iperf-c2.json p1 p2 c2 dev why=""
 	dev=$([ "$mode" = tap ] && echo qtap0 || echo qt0)
+	rm -f "$j1" "$j2"
 	# shellcheck disable=SC2086 # QUICTUN_ARGS is a list of flags
 	run_bg "$mode-client2" "$nsC" "$quictun" connect --server 10.0.0.1:4433 \
 		--cert "$pki/client2.crt" --key "$pki/client2.key" --ca "$pki/ca.crt" \
 		--mode "$mode" --dev "$dev" $qargs
 	c2=$last_pid
-	if wait_ping "$nsC" "$addr" 20; then
-		set_txqlen "$nsC" "$dev"
-		timeout $((secs + 20)) ip netns exec "$nsB" iperf3 -c "$addr" -p 5201 -t "$secs" --connect-timeout 3000 -J >"$j1" 2>/dev/null &
-		p1=$!
-		timeout $((secs + 20)) ip netns exec "$nsC" iperf3 -c "$addr" -p 5202 -t "$secs" --connect-timeout 3000 -J >"$j2" 2>/dev/null &
-		p2=$!
-		wait "$p1" || ok=0
-		wait "$p2" || ok=0
+	if ! wait_ping "$nsC" "$addr" 20; then
+		why="the second client got no answer from $addr in 20 s"
 	else
-		ok=0
+		set_txqlen "$nsC" "$dev"
+		timeout $((secs + 20)) ip netns exec "$nsB" iperf3 -c "$addr" -p 5201 -t "$secs" --connect-timeout 3000 -J >"$j1" 2>&1 &
+		p1=$!
+		timeout $((secs + 20)) ip netns exec "$nsC" iperf3 -c "$addr" -p 5202 -t "$secs" --connect-timeout 3000 -J >"$j2" 2>&1 &
+		p2=$!
+		wait "$p1" || true
+		wait "$p2" || true
+		jq -e '.end.sum_received' "$j1" >/dev/null 2>&1 && jq -e '.end.sum_received' "$j2" >/dev/null 2>&1 ||
+			why="iperf3: $(jq -r '.error // empty' "$j1" 2>/dev/null | head -c 200) / $(jq -r '.error // empty' "$j2" 2>/dev/null | head -c 200)"
 	fi
 	stop_pid "$c2"
-	if [ "$ok" -eq 1 ] && jq -e '.end.sum_received' "$j1" >/dev/null 2>&1 && jq -e '.end.sum_received' "$j2" >/dev/null 2>&1; then
-		jq -rn --slurpfile a "$j1" --slurpfile b "$j2" '($a[0].end.sum_received.bits_per_second + $b[0].end.sum_received.bits_per_second) / 1e6'
-	else
-		say "    (two clients to $addr: the second client did not come up, or an iperf3 failed)" >&2
+	if [ -n "$why" ]; then
+		say "    (two clients to $addr: $why)" >&2
 		echo null
+		return
 	fi
+	jq -rn --slurpfile a "$j1" --slurpfile b "$j2" '($a[0].end.sum_received.bits_per_second + $b[0].end.sum_received.bits_per_second) / 1e6'
 }
 
 declare -A R # R[tunnel.metric] = median value
