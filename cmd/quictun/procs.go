@@ -18,10 +18,11 @@ import (
 // (device reader → connection loop → socket writer, and back) wakes a
 // thread on another CPU, which costs more than the overlap gains wherever
 // the CPUs are shared with the traffic's own programs. Measured with make
-// bench on the 2-core VM (docs/PERFORMANCE.md): a client at 1 instead of
-// 2 moved single-stream TCP 1.16–1.38 → 1.43–1.54 Gbit/s, CPU per GB
-// 9.6–12.3 → 8.2–8.7 s and ping RTT 0.76–0.83 → 0.63–0.69 ms, with futex
-// calls down from ~13 700 to ~4 800 per 5 s; a server with one client at
+// bench on the 2-core VM (docs/PERFORMANCE.md): one end or both at 1
+// instead of both at 2 gave single-stream TCP 1.43–1.54 instead of
+// 1.16–1.38 Gbit/s, CPU per GB 8.2–8.7 instead of 9.6–12.3 s and ping RTT
+// 0.63–0.69 instead of 0.76–0.83 ms; the client's futex calls fell from
+// ~13 700 to ~4 800 per 5 s. A server with one client at
 // 1 instead of 2 (three alternating pairs) 1170 → 1314 Mbit/s and 10.9 →
 // 9.3 CPU-s per GB, medians.
 
