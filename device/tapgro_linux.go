@@ -94,25 +94,13 @@ func parseGROSeg(f []byte) (s groSeg, ok bool) {
 	return s, true
 }
 
-// groPseudoSum is the unfolded sum of the TCP pseudo-header of the frame f
-// laid out as s, for a TCP length tcpLen.
-func groPseudoSum(f []byte, s groSeg, tcpLen int) uint64 {
-	var sum uint64
-	if s.v6 {
-		sum = ChecksumAdd(0, f[s.ip+8:s.ip+40])
-	} else {
-		sum = ChecksumAdd(0, f[s.ip+12:s.ip+20])
-	}
-	return sum + unix.IPPROTO_TCP + uint64(tcpLen)
-}
-
 // groChecksumsOK verifies the IPv4 header checksum and the TCP checksum of
 // the segment f laid out as s.
 func groChecksumsOK(f []byte, s groSeg) bool {
 	if !s.v6 && ChecksumFold(ChecksumAdd(0, f[s.ip:s.l4])) != 0xffff {
 		return false
 	}
-	return ChecksumFold(ChecksumAdd(groPseudoSum(f, s, len(f)-s.l4), f[s.l4:])) == 0xffff
+	return ChecksumFold(ChecksumAdd(tcpPseudoSum(f[s.ip:], s.v6, len(f)-s.l4), f[s.l4:])) == 0xffff
 }
 
 // groSameFlow reports whether the segment p may follow the segment h in one
@@ -148,6 +136,14 @@ type groRun struct {
 	buf      []byte // virtio-net header and super-frame, once n ≥ 2
 }
 
+// newGRORun starts a run with the segment f, bufs[i] laid out as s;
+// verified says whether its checksums were verified.
+func newGRORun(i int, f []byte, s groSeg, verified bool) groRun {
+	payload := len(f) - s.payload
+	return groRun{head: i, seg: s, verified: verified, n: 1, gsoSize: payload,
+		nextSeq: s.seq + uint32(payload), closed: s.psh, psh: s.psh}
+}
+
 // tapWriteGRO is Write of a TAP with offloads and offset ≥ vnetHdrLen.
 func (t *TunTap) tapWriteGRO(bufs [][]byte, offset int) (int, error) {
 	r := groRun{head: -1}
@@ -170,8 +166,7 @@ func (t *TunTap) tapWriteGRO(bufs [][]byte, offset int) (int, error) {
 				if err := t.groFlush(&r, bufs, offset); err != nil {
 					return r.head, err
 				}
-				r = groRun{head: i, seg: s, verified: true, n: 1, gsoSize: len(f) - s.payload,
-					nextSeq: s.seq + uint32(len(f)-s.payload), closed: s.psh, psh: s.psh}
+				r = newGRORun(i, f, s, true)
 				continue
 			}
 		}
@@ -182,13 +177,10 @@ func (t *TunTap) tapWriteGRO(bufs [][]byte, offset int) (int, error) {
 			r.head = -1
 		}
 		if ok {
-			r = groRun{head: i, seg: s, n: 1, gsoSize: len(f) - s.payload,
-				nextSeq: s.seq + uint32(len(f)-s.payload), closed: s.psh, psh: s.psh}
+			r = newGRORun(i, f, s, false)
 			continue
 		}
-		p := b[offset-vnetHdrLen:]
-		clear(p[:vnetHdrLen])
-		if err := t.writeFrame(p); err != nil {
+		if err := t.writePlain(b, offset); err != nil {
 			return i, err
 		}
 	}
@@ -253,9 +245,7 @@ func (t *TunTap) groAppend(r *groRun, bufs [][]byte, offset int, f []byte, s gro
 // super-frame with its headers fixed and a virtio-net header.
 func (t *TunTap) groFlush(r *groRun, bufs [][]byte, offset int) error {
 	if r.n == 1 {
-		p := bufs[r.head][offset-vnetHdrLen:]
-		clear(p[:vnetHdrLen])
-		return t.writeFrame(p)
+		return t.writePlain(bufs[r.head], offset)
 	}
 	s := r.seg
 	f := r.buf[vnetHdrLen:]
@@ -264,13 +254,12 @@ func (t *TunTap) groFlush(r *groRun, bufs [][]byte, offset int) error {
 		binary.BigEndian.PutUint16(ip[4:], uint16(len(ip)-40))
 	} else {
 		binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:20])))
+		setIPv4Checksum(ip, 20)
 	}
 	if r.psh {
 		f[s.l4+13] |= tcpFlagPSH
 	}
-	binary.BigEndian.PutUint16(f[s.l4+16:], ChecksumFold(groPseudoSum(f, s, len(f)-s.l4)))
+	binary.BigEndian.PutUint16(f[s.l4+16:], ChecksumFold(tcpPseudoSum(ip, s.v6, len(f)-s.l4)))
 	h := r.buf[:vnetHdrLen]
 	h[0] = vnetFlagNeedsCsum
 	h[1] = vnetGSOTCPv4

@@ -242,17 +242,12 @@ func (s *tcpSplit) segment(out []byte) int {
 	copy(out[s.hdrLen:n], f[s.next:end])
 	ip, l4 := out[s.ip:n], out[s.l4:n]
 
-	var sum uint64
 	if s.v6 {
 		binary.BigEndian.PutUint16(ip[4:], uint16(n-s.ip-40))
-		sum = ChecksumAdd(0, ip[8:40]) // source and destination
 	} else {
-		ihl := int(ip[0]&0xf) * 4
 		binary.BigEndian.PutUint16(ip[2:], uint16(n-s.ip))
 		binary.BigEndian.PutUint16(ip[4:], s.id+uint16(s.seg))
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:ihl])))
-		sum = ChecksumAdd(0, ip[12:20])
+		setIPv4Checksum(ip, int(ip[0]&0xf)*4)
 	}
 	binary.BigEndian.PutUint32(l4[4:], s.seq+uint32(s.next-s.hdrLen))
 	flags := s.flags
@@ -264,8 +259,7 @@ func (s *tcpSplit) segment(out []byte) int {
 	}
 	l4[13] = flags
 	l4[16], l4[17] = 0, 0
-	sum += unix.IPPROTO_TCP + uint64(len(l4))
-	binary.BigEndian.PutUint16(l4[16:], ^ChecksumFold(ChecksumAdd(sum, l4)))
+	binary.BigEndian.PutUint16(l4[16:], ^ChecksumFold(ChecksumAdd(tcpPseudoSum(ip, s.v6, len(l4)), l4)))
 
 	s.next = end
 	s.seg++
@@ -273,4 +267,23 @@ func (s *tcpSplit) segment(out []byte) int {
 		s.frame = nil
 	}
 	return n
+}
+
+// setIPv4Checksum recomputes the header checksum of the IPv4 header
+// ip[:ihl].
+func setIPv4Checksum(ip []byte, ihl int) {
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:ihl])))
+}
+
+// tcpPseudoSum is the unfolded sum of the TCP pseudo-header of the IP
+// packet ip (IPv6 if v6, else IPv4) for a TCP length tcpLen.
+func tcpPseudoSum(ip []byte, v6 bool, tcpLen int) uint64 {
+	var sum uint64
+	if v6 {
+		sum = ChecksumAdd(0, ip[8:40]) // source and destination
+	} else {
+		sum = ChecksumAdd(0, ip[12:20])
+	}
+	return sum + unix.IPPROTO_TCP + uint64(tcpLen)
 }

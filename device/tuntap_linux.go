@@ -320,10 +320,7 @@ func (t *TunTap) Write(bufs [][]byte, offset int) (int, error) {
 		return t.tapWriteGRO(bufs, offset)
 	}
 	for i, b := range bufs {
-		// An all-zero virtio-net header: a whole frame, checksums done.
-		p := b[offset-vnetHdrLen:]
-		clear(p[:vnetHdrLen])
-		if err := t.writeFrame(p); err != nil {
+		if err := t.writePlain(b, offset); err != nil {
 			return i, err
 		}
 	}
@@ -346,6 +343,15 @@ func (t *TunTap) tapWriteCopy(bufs [][]byte, offset int) (int, error) {
 		}
 	}
 	return len(bufs), nil
+}
+
+// writePlain writes the frame b[offset:] as it is, behind an all-zero
+// virtio-net header (a whole frame, checksums done) put in its headroom
+// (offset ≥ vnetHdrLen).
+func (t *TunTap) writePlain(b []byte, offset int) error {
+	p := b[offset-vnetHdrLen:]
+	clear(p[:vnetHdrLen])
+	return t.writeFrame(p)
 }
 
 // writeFrame writes p, a virtio-net header and a frame, with one write(2).
