@@ -258,6 +258,8 @@ two_clients() {
 	jq -rn --slurpfile a "$j1" --slurpfile b "$j2" '($a[0].end.sum_received.bits_per_second + $b[0].end.sum_received.bits_per_second) / 1e6'
 }
 
+# Every figure, in the order of the report.
+metrics=(tcp1 tcp1_r tcp4 tcp2c udp udp_r rtt retr retr_r cpu cpu_r)
 declare -A R # R[tunnel.metric] = median value
 declare -A S # S[tunnel.metric] = the samples so far, space-separated
 
@@ -288,7 +290,7 @@ measure_rep() {
 # finish TUNNEL: the medians of its samples, into R.
 finish() {
 	local t=$1 m
-	for m in tcp1 tcp1_r tcp4 tcp2c udp udp_r retr retr_r cpu cpu_r rtt; do
+	for m in "${metrics[@]}"; do
 		[ -n "${S[$t.$m]:-}" ] || continue
 		R[$t.$m]=$(printf '%s\n' ${S[$t.$m]} | median)
 	done
@@ -421,7 +423,6 @@ stop_pids "$iperf_pid" "$iperf2_pid"
 forget "$iperf_pid" "$iperf2_pid"
 
 # --- report ---
-metrics=(tcp1 tcp1_r tcp4 tcp2c udp udp_r rtt retr retr_r cpu cpu_r)
 declare -A label=(
 	[tcp1]="TCP 1 stream c->s (Mbit/s)" [tcp1_r]="TCP 1 stream s->c (Mbit/s)"
 	[tcp4]="TCP 4 streams c->s (Mbit/s)" [tcp2c]="TCP 2 clients -> s, sum (Mbit/s)" [udp]="UDP 64 B c->s (pkt/s rcvd)"
