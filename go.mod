@@ -19,3 +19,5 @@ require (
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 )
+
+replace github.com/quic-go/quic-go v0.65.0 => ./third_party/quic-go

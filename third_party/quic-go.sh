@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# third_party/quic-go.sh — make third_party/quic-go: quic-go at the version
+# go.mod requires, cut down to the packages quictun builds, with
+# quic-go.patch applied. See third_party/README.md.
+#
+#   third_party/quic-go.sh           rewrite third_party/quic-go
+#   third_party/quic-go.sh --check   fail if third_party/quic-go is not
+#                                    exactly what the first form would write
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+dest=$here/quic-go
+patchfile=$here/quic-go.patch
+
+# The packages of quic-go that quictun's build uses (go list -deps ./... in
+# the repository). A newer quic-go that imports another one fails to build
+# until it is added here.
+pkgs=(
+	.
+	internal/ackhandler
+	internal/congestion
+	internal/handshake
+	internal/monotime
+	internal/protocol
+	internal/qerr
+	internal/utils
+	internal/utils/linkedlist
+	internal/utils/minheap
+	internal/utils/ringbuffer
+	internal/wire
+	qlog
+	qlogwriter
+	qlogwriter/jsontext
+	quicvarint
+)
+
+check=false
+case "${1:-}" in
+--check) check=true ;;
+"") ;;
+*)
+	echo "usage: $0 [--check]" >&2
+	exit 2
+	;;
+esac
+
+version=$(cd "$root" && go list -m -f '{{.Version}}' github.com/quic-go/quic-go)
+if [ -z "$version" ]; then
+	echo "error: go.mod in $root does not require github.com/quic-go/quic-go" >&2
+	exit 1
+fi
+# The replace in go.mod hides the module from `go mod download` of the
+# build list; asking for the version itself fetches the upstream source.
+src=$(cd "$root" && go mod download -json "github.com/quic-go/quic-go@$version" |
+	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+if [ -z "$src" ] || [ ! -d "$src" ]; then
+	echo "error: could not download github.com/quic-go/quic-go@$version" >&2
+	exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=$work/quic-go
+mkdir -p "$out"
+cp "$src/LICENSE" "$src/go.mod" "$out/"
+for p in "${pkgs[@]}"; do
+	mkdir -p "$out/$p"
+	for f in "$src/$p"/*.go; do
+		case "$f" in *_test.go) continue ;; esac
+		cp "$f" "$out/$p/"
+	done
+done
+chmod -R u+w "$out"
+if ! (cd "$out" && patch -p1 --quiet --no-backup-if-mismatch <"$patchfile"); then
+	echo "error: quic-go.patch does not apply to quic-go $version; port it by hand (third_party/README.md)" >&2
+	exit 1
+fi
+printf 'quic-go %s from %s with quic-go.patch applied, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
+	"$version" "https://github.com/quic-go/quic-go" >"$out/QUICTUN"
+
+if $check; then
+	if ! diff -r "$out" "$dest"; then
+		echo "error: third_party/quic-go differs from quic-go $version + quic-go.patch; run third_party/quic-go.sh" >&2
+		exit 1
+	fi
+	echo "third_party/quic-go is quic-go $version + quic-go.patch"
+	exit 0
+fi
+rm -rf "$dest"
+cp -r "$out" "$dest"
+echo "wrote third_party/quic-go: quic-go $version + quic-go.patch"
