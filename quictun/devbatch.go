@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/quictun/quictun/device"
 )
 
@@ -105,11 +107,14 @@ func (b *devBatch) flush(c *Counters) {
 
 // drain delivers datagrams from q, blocking for the first and then taking
 // whatever else is queued, up to a batch, before each flush. deliver
-// decodes one datagram and adds what is for the device to b. It returns
-// when q is closed.
+// decodes one datagram and adds what is for the device to b; it must not
+// keep the datagram, which drain hands back to quic-go for reuse
+// (quic.ReleaseDatagram, third_party/README.md). It returns when q is
+// closed.
 func (b *devBatch) drain(q <-chan []byte, deliver func([]byte), c *Counters) {
 	for dg := range q {
 		deliver(dg)
+		quic.ReleaseDatagram(dg)
 	more:
 		for !b.full() {
 			select {
@@ -118,6 +123,7 @@ func (b *devBatch) drain(q <-chan []byte, deliver func([]byte), c *Counters) {
 					break more
 				}
 				deliver(dg)
+				quic.ReleaseDatagram(dg)
 			default:
 				break more
 			}

@@ -26,6 +26,7 @@ func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counter
 		case q <- dg:
 		default:
 			c.DropInboundFull.Add(1)
+			quic.ReleaseDatagram(dg)
 		}
 	}
 }
