@@ -18,6 +18,10 @@
 #   udp_r    the same, server -> client
 #   rtt      ping round trip, median of BENCH_PINGS echoes          ms
 #            (per repetition; the figure is the median of those)
+#   rtt1     the same with the tunnel's processes and ping all on CPU 0
+#            (taskset): where the kernel puts the two ends, on one CPU
+#            or on two, moves rtt by up to half, differently at each
+#            start; pinned, the tunnels are compared on their own work  ms
 #   cpu      CPU seconds (user+system, both tunnel processes) per GB
 #            received during the tcp1 / tcp1_r runs                 s/GB
 #
@@ -98,7 +102,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	say "bench.sh needs root (network namespaces, TUN devices): sudo make bench" >&2
 	exit 1
 fi
-for tool in ip:iproute2 ping:iputils-ping iperf3:iperf3 jq:jq; do
+for tool in ip:iproute2 ping:iputils-ping iperf3:iperf3 jq:jq taskset:util-linux; do
 	command -v "${tool%%:*}" >/dev/null || {
 		say "bench.sh needs ${tool%%:*}: apt-get install ${tool#*:}" >&2
 		exit 1
@@ -222,6 +226,24 @@ rtt() {
 		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median
 }
 
+# rtt_pinned ADDR: rtt with the tunnel's processes (every thread) and ping
+# on CPU 0; afterwards the processes may run on every CPU again.
+rtt_pinned() {
+	local pid all v=null pinned=true
+	all="0-$(($(nproc) - 1))"
+	for pid in "${tunnel_pids[@]}"; do
+		taskset -a -cp 0 "$pid" >/dev/null 2>&1 || pinned=false
+	done
+	if $pinned; then
+		v=$(taskset -c 0 ip netns exec "$nsB" ping -c "$npings" -i 0.05 -w $((npings / 5 + 10)) "$1" 2>/dev/null |
+			sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median)
+	else
+		say "    (rtt1: could not pin the tunnel's processes to CPU 0)" >&2
+	fi
+	for pid in "${tunnel_pids[@]}"; do taskset -a -cp "$all" "$pid" >/dev/null 2>&1 || true; done
+	echo "$v"
+}
+
 # two_clients MODE ADDR: start a second quictun client (namespace nsC),
 # then one TCP stream from each client namespace to ADDR at once (ports
 # 5201 and 5202), then stop the second client (so that the other figures
@@ -259,7 +281,7 @@ two_clients() {
 }
 
 # Every figure, in the order of the report.
-metrics=(tcp1 tcp1_r tcp4 tcp2c udp udp_r rtt retr retr_r cpu cpu_r)
+metrics=(tcp1 tcp1_r tcp4 tcp2c udp udp_r rtt rtt1 retr retr_r cpu cpu_r)
 declare -A R # R[tunnel.metric] = median value
 declare -A S # S[tunnel.metric] = the samples so far, space-separated
 
@@ -281,10 +303,11 @@ measure_rep() {
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64) && S[$t.udp]+=" $v"
 	read -r v c r < <(iperf udp "$addr" -u -b 0 -l 64 -R) && S[$t.udp_r]+=" $v"
 	S[$t.rtt]+=" $(rtt "$addr")"
+	S[$t.rtt1]+=" $(rtt_pinned "$addr")"
 	local two=""
 	[ -z "${S[$t.tcp2c]:-}" ] || two=$(printf '  tcp2c %.0f' "$(last "$t" tcp2c)")
-	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f%s Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s ms\n' \
-		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$two" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)"
+	printf '    rep %d/%d: tcp1 %.0f  tcp1_r %.0f  tcp4 %.0f%s Mbit/s  udp %.0f  udp_r %.0f pkt/s  rtt %s  rtt1 %s ms\n' \
+		$((i + 1)) "$reps" "$(last "$t" tcp1)" "$(last "$t" tcp1_r)" "$(last "$t" tcp4)" "$two" "$(last "$t" udp)" "$(last "$t" udp_r)" "$(last "$t" rtt)" "$(last "$t" rtt1)"
 }
 
 # finish TUNNEL: the medians of its samples, into R.
@@ -426,7 +449,7 @@ forget "$iperf_pid" "$iperf2_pid"
 declare -A label=(
 	[tcp1]="TCP 1 stream c->s (Mbit/s)" [tcp1_r]="TCP 1 stream s->c (Mbit/s)"
 	[tcp4]="TCP 4 streams c->s (Mbit/s)" [tcp2c]="TCP 2 clients -> s, sum (Mbit/s)" [udp]="UDP 64 B c->s (pkt/s rcvd)"
-	[udp_r]="UDP 64 B s->c (pkt/s rcvd)" [rtt]="ping RTT median (ms)"
+	[udp_r]="UDP 64 B s->c (pkt/s rcvd)" [rtt]="ping RTT median (ms)" [rtt1]="ping RTT, all on CPU 0 (ms)"
 	[retr]="TCP retransmits c->s (per run)" [retr_r]="TCP retransmits s->c (per run)"
 	[cpu]="CPU s/GB c->s (tunnel procs)" [cpu_r]="CPU s/GB s->c (tunnel procs)")
 val() { echo "${R[$1.$2]:-null}"; }
@@ -461,7 +484,7 @@ jq -n "${args[@]}" \
 	--argjson rmem_max "$(sysctl -n net.core.rmem_max)" --argjson wmem_max "$(sysctl -n net.core.wmem_max)" \
 	--arg metrics "${metrics[*]}" --arg notes "$(printf '%s\n' "${notes[@]}")" --arg failed "$(printf '%s\n' "${failed[@]}")" '
 	def units: {tcp1: "Mbit/s", tcp1_r: "Mbit/s", tcp4: "Mbit/s", tcp2c: "Mbit/s (two clients at once, summed)", udp: "packets/s received", udp_r: "packets/s received",
-		rtt: "ms", retr: "TCP retransmits per run", retr_r: "TCP retransmits per run", cpu: "CPU s per GB", cpu_r: "CPU s per GB"};
+		rtt: "ms", rtt1: "ms (tunnel processes and ping on CPU 0)", retr: "TCP retransmits per run", retr_r: "TCP retransmits per run", cpu: "CPU s per GB", cpu_r: "CPU s per GB"};
 	($metrics | split(" ")) as $ms |
 	$ARGS.named as $a |
 	def res(t): reduce $ms[] as $m ({}; .[$m] = $a[t + "_" + $m]);
