@@ -220,9 +220,11 @@ iperf() {
 	fi
 }
 
-# rtt ADDR: median ping RTT in ms.
+# rtt ADDR [CPU]: median ping RTT in ms; with CPU, ping runs on that CPU.
 rtt() {
-	ip netns exec "$nsB" ping -c "$npings" -i 0.05 -w $((npings / 5 + 10)) "$1" 2>/dev/null |
+	local pin=()
+	[ -z "${2:-}" ] || pin=(taskset -c "$2")
+	"${pin[@]}" ip netns exec "$nsB" ping -c "$npings" -i 0.05 -w $((npings / 5 + 10)) "$1" 2>/dev/null |
 		sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median
 }
 
@@ -235,8 +237,7 @@ rtt_pinned() {
 		taskset -a -cp 0 "$pid" >/dev/null 2>&1 || pinned=false
 	done
 	if $pinned; then
-		v=$(taskset -c 0 ip netns exec "$nsB" ping -c "$npings" -i 0.05 -w $((npings / 5 + 10)) "$1" 2>/dev/null |
-			sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | median)
+		v=$(rtt "$1" 0)
 	else
 		say "    (rtt1: could not pin the tunnel's processes to CPU 0)" >&2
 	fi
