@@ -33,7 +33,7 @@ func connectCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag())
+	flags = append(flags, procsFlag(), lowLatencyFlag())
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -48,6 +48,7 @@ a refused mode), with a message that says what to do.`,
 }
 
 func runConnect(c *cli.Context) error {
+	lowLatency(c, slog.Default())
 	tuneGC()
 	if _, err := setProcs(c, slog.Default()); err != nil {
 		return err

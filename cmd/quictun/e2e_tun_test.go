@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,9 +37,28 @@ func TestE2ETUN(t *testing.T) {
 	srv := l.StartQuictun(srvNS, "server", e2eListenArgs(
 		"--mode", "tun", "--dev", "qt0", "--ip", "10.77.0.1/24", "--ip", "fd77::1/64")...)
 	c1 := l.StartQuictun(c1NS, "client1", e2eConnectArgs("c1", "--dev", "qt0")...)
-	c2 := l.StartQuictun(c2NS, "client2", e2eConnectArgs("c2", "--dev", "qt0", "--mtu", "1300")...)
+	c2 := l.StartQuictun(c2NS, "client2", e2eConnectArgs("c2", "--dev", "qt0", "--mtu", "1300", "--low-latency=false")...)
 	l.WaitPing(c1NS, "10.77.0.1", nsPingTimeout)
 	l.WaitPing(c2NS, "10.77.0.1", nsPingTimeout)
+
+	t.Run("low latency", func(t *testing.T) {
+		// --low-latency (the default) re-executes quictun, same PID, with
+		// GODEBUG keeping the runtime monitor awake; client2 opted out.
+		for _, d := range []struct {
+			p    *nsProc
+			want bool
+		}{{srv, true}, {c1, true}, {c2, false}} {
+			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", d.p.cmd.Process.Pid))
+			if err != nil {
+				t.Fatalf("%s: %v", d.p.name, err)
+			}
+			has := bytes.Contains(env, []byte("\x00GODEBUG="+sysmonGODEBUG+"\x00")) ||
+				bytes.HasPrefix(env, []byte("GODEBUG="+sysmonGODEBUG+"\x00"))
+			if has != d.want {
+				t.Errorf("%s: GODEBUG=%s in its environment: %v, want %v", d.p.name, sysmonGODEBUG, has, d.want)
+			}
+		}
+	})
 
 	t.Run("addresses", func(t *testing.T) {
 		l := l.With(t)

@@ -63,7 +63,7 @@ func listenCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag())
+	flags = append(flags, procsFlag(), lowLatencyFlag())
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -79,6 +79,7 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 }
 
 func runListen(c *cli.Context) error {
+	lowLatency(c, slog.Default())
 	tuneGC()
 	procs, err := setProcs(c, slog.Default())
 	if err != nil {

@@ -56,6 +56,7 @@ A quick start:
 }
 
 func main() {
+	fromMain = true
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "quictun: %v\n", err)
 		os.Exit(exitCode(err))
