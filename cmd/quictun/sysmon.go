@@ -13,7 +13,7 @@ import (
 // 20 µs again for about a millisecond. A tunnel goes idle many times per
 // packet while it waits for the kernel, so on a quiet link every packet
 // wakes sysmon several times. Counted over 100 pings through a TUN tunnel:
-// 20–22 context switches per echo in each process, more than half in
+// 20–23 context switches per echo in each process, more than half in
 // sysmon. With GODEBUG=schedtrace set, sysmon never sleeps deeply: it backs
 // off to one wake-up every 10 ms and stays there. In three alternating
 // rounds on the bench's namespaces that gave 10–12 switches per echo (about
