@@ -66,15 +66,20 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# apply_patch DIR: make DIR writable and apply quic-go.patch in it, or exit.
+apply_patch() {
+	chmod -R u+w "$1"
+	if ! (cd "$1" && patch -p1 --quiet --no-backup-if-mismatch <"$patchfile"); then
+		echo "error: quic-go.patch does not apply to quic-go $version; port it by hand (third_party/README.md)" >&2
+		exit 1
+	fi
+}
+
 if [ "$mode" = test ]; then
 	# The whole module, tests included, with the patch: quic-go's own
 	# tests say whether the patch broke something they cover.
 	cp -r "$src" "$work/full"
-	chmod -R u+w "$work/full"
-	(cd "$work/full" && patch -p1 --quiet --no-backup-if-mismatch <"$patchfile") || {
-		echo "error: quic-go.patch does not apply to quic-go $version" >&2
-		exit 1
-	}
+	apply_patch "$work/full"
 	cd "$work/full"
 	go test -count=1 . ./internal/wire ./internal/protocol
 	go test -count=1 -run 'Datagram|GSO' ./integrationtests/self
@@ -92,11 +97,7 @@ for p in "${pkgs[@]}"; do
 		cp "$f" "$out/$p/"
 	done
 done
-chmod -R u+w "$out"
-if ! (cd "$out" && patch -p1 --quiet --no-backup-if-mismatch <"$patchfile"); then
-	echo "error: quic-go.patch does not apply to quic-go $version; port it by hand (third_party/README.md)" >&2
-	exit 1
-fi
+apply_patch "$out"
 printf 'quic-go %s from %s with quic-go.patch applied, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
 	"$version" "https://github.com/quic-go/quic-go" >"$out/QUICTUN"
 
