@@ -48,9 +48,7 @@ a refused mode), with a message that says what to do.`,
 }
 
 func runConnect(c *cli.Context) error {
-	lowLatency(c, slog.Default())
-	tuneGC()
-	if _, err := setProcs(c, slog.Default()); err != nil {
+	if _, err := tuneRuntime(c, slog.Default()); err != nil {
 		return err
 	}
 	var mode device.Kind

@@ -79,9 +79,7 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 }
 
 func runListen(c *cli.Context) error {
-	lowLatency(c, slog.Default())
-	tuneGC()
-	procs, err := setProcs(c, slog.Default())
+	procs, err := tuneRuntime(c, slog.Default())
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,15 @@ type procs struct {
 	log *slog.Logger
 }
 
+// tuneRuntime readies the Go runtime for a tunnel, first thing in listen
+// and connect: --low-latency (which may re-execute the process), the GC
+// target, then --procs; it returns what setProcs returns.
+func tuneRuntime(c *cli.Context, log *slog.Logger) (*procs, error) {
+	lowLatency(c, log)
+	tuneGC()
+	return setProcs(c, log)
+}
+
 // setProcs applies --procs and logs the result. An explicit --procs (flag
 // or QUICTUN_PROCS) wins; otherwise GOMAXPROCS from the environment, which
 // the Go runtime has already applied, is left alone and nil is returned.
