@@ -45,8 +45,13 @@ func (p *bufPool) put(pb *packetBuf) {
 	p.pool.Put(pb)
 }
 
-// copyOf returns a pooled copy of pkt (for the hub's forwarding and flooding).
+// copyOf returns a pooled copy of pkt (for the hub's forwarding and
+// flooding), or nil when pkt is larger than a buffer holds: a packet is
+// forwarded whole or not at all, never cut short.
 func (p *bufPool) copyOf(pkt []byte, origin *session) *packetBuf {
+	if headroom+len(pkt) > p.size {
+		return nil
+	}
 	pb := p.get()
 	pb.n = copy(pb.data[headroom:], pkt)
 	pb.origin = origin

@@ -367,6 +367,7 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 // the connection ends, up to a device batch per Write.
 func (c *Client) inboundLoop(conn *quic.Conn, gate *rxGate) {
 	reasm := newReassembler(0, 0)
+	reasm.counters = &c.Counters
 	b := newDevBatch(c.dev, max(c.assigned.MTU, TAPMTU+22), c.log, c.logRL)
 	b.drain(startInbound(conn, gate, &c.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
@@ -398,8 +399,10 @@ func (c *Client) readDevice() {
 	icmpBuf := make([]byte, 1280)
 	tap := c.dev.Kind() == device.TAP
 	mss := tapMSS(c.cfg.PacketSize)
+	devDrops := newDeviceDrops(c.dev)
 	for {
 		n, err := c.dev.Read(bufs, sizes, headroom)
+		devDrops.sync(&c.Counters)
 		if err != nil {
 			if !errors.Is(err, device.ErrClosed) {
 				c.log.Error("device read failed", "device", c.dev.Name(), "err", err)
@@ -409,7 +412,7 @@ func (c *Client) readDevice() {
 		conn := c.conn.Load()
 		for i := 0; i < n; i++ {
 			if conn == nil {
-				c.DropNoConn.Add(1)
+				c.Drop(DropNoConn)
 				continue
 			}
 			pkt := bufs[i][headroom : headroom+sizes[i]]
@@ -417,7 +420,6 @@ func (c *Client) readDevice() {
 				clampMSSFrame(pkt, mss)
 			} else if len(pkt) > c.maxDatagram-packetHeaderLen {
 				if info, ok := parseIP(pkt); ok && mustNotSplit(info, c.maxDatagram-packetHeaderLen) {
-					c.TooBig.Add(1)
 					c.answerTooBig(pkt, icmpBuf)
 					continue
 				}
@@ -427,16 +429,25 @@ func (c *Client) readDevice() {
 	}
 }
 
-// answerTooBig writes an ICMP "too big" for pkt into the device.
+// answerTooBig drops pkt and writes an ICMP "too big" for it into the
+// device (rate-limited, as on the server: see Server.tooBig).
 func (c *Client) answerTooBig(pkt, out []byte) {
 	if !c.icmp.allow(time.Now()) {
+		c.Drop(DropTooBigUnanswered)
 		return
 	}
 	n, ok := buildTooBig(out, pkt, c.maxDatagram-packetHeaderLen)
 	if !ok {
+		c.Drop(DropTooBigUnanswered)
 		return
 	}
+	c.TooBig.Add(1)
 	var bufs [1][]byte
 	bufs[0] = out[:n]
-	_, _ = c.dev.Write(bufs[:], 0)
+	if _, err := c.dev.Write(bufs[:], 0); err != nil {
+		c.Drop(DropDeviceError)
+		if c.logRL.allow(time.Now()) {
+			c.log.Warn("device write failed", "device", c.dev.Name(), "err", err)
+		}
+	}
 }

@@ -96,7 +96,7 @@ func BenchmarkInboundTUN(b *testing.B) {
 		}
 		s.inboundTUN(ss, pkt)
 	}
-	if ss.DropSpoofed.Load() != 0 || ss.DropDeviceError.Load() != 0 {
+	if ss.Dropped(DropSpoofed) != 0 || ss.Dropped(DropDeviceError) != 0 {
 		b.Fatal("packets dropped")
 	}
 }
@@ -212,7 +212,7 @@ func TestDataPathNoAlloc(t *testing.T) {
 		t.Errorf("inbound: %v allocs per packet, want 0", n)
 	}
 	// A drop would mean the measured path was not the delivery path.
-	if ss.DropSpoofed.Load() != 0 || ss.DropDeviceError.Load() != 0 {
-		t.Errorf("inbound path dropped packets: spoofed %d, device errors %d", ss.DropSpoofed.Load(), ss.DropDeviceError.Load())
+	if ss.Dropped(DropSpoofed) != 0 || ss.Dropped(DropDeviceError) != 0 {
+		t.Errorf("inbound path dropped packets: spoofed %d, device errors %d", ss.Dropped(DropSpoofed), ss.Dropped(DropDeviceError))
 	}
 }

@@ -60,7 +60,7 @@ func (b *devBatch) full() bool { return len(b.bufs) == cap(b.bufs) }
 // larger than the buffers is dropped and counted.
 func (b *devBatch) add(pkt []byte, c *Counters) {
 	if headroom+len(pkt) > b.size {
-		c.DropDeviceError.Add(1)
+		c.Drop(DropOversize)
 		return
 	}
 	if b.full() {
@@ -87,7 +87,7 @@ func (b *devBatch) flush(c *Counters) {
 		if err == nil {
 			break
 		}
-		c.DropDeviceError.Add(1)
+		c.Drop(DropDeviceError)
 		if b.logRL.allow(time.Now()) {
 			b.log.Warn("device write failed", "device", b.dev.Name(), "err", err)
 		}

@@ -67,15 +67,15 @@ func TestDevBatch(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("writes = %v, want %v", got, want)
 	}
-	if c.DropDeviceError.Load() != 1 {
-		t.Errorf("DropDeviceError = %d, want 1 (the refused packet)", c.DropDeviceError.Load())
+	if c.Dropped(DropDeviceError) != 1 {
+		t.Errorf("DropDeviceError = %d, want 1 (the refused packet)", c.Dropped(DropDeviceError))
 	}
 	if len(b.owned) != 0 || len(b.bufs) != 0 {
 		t.Errorf("buffers still held after drain: %d owned, %d pending", len(b.owned), len(b.bufs))
 	}
 	b.add(make([]byte, device.OffloadBufSize), &c)
-	if c.DropDeviceError.Load() != 2 {
-		t.Errorf("an oversized packet was not counted as dropped")
+	if c.Dropped(DropOversize) != 1 || c.Dropped(DropDeviceError) != 1 {
+		t.Errorf("an oversized packet: oversize %d, device_error %d; want 1, 1", c.Dropped(DropOversize), c.Dropped(DropDeviceError))
 	}
 }
 

@@ -174,6 +174,24 @@ type reassembler struct {
 	slots   []reasmSlot
 
 	completed, expired, malformed atomic.Uint64
+	// counters, if set, also counts each expiry as DropFragmentExpired.
+	counters *Counters
+}
+
+// fragmentDropReason names the drop reason for an error of
+// reassembler.add.
+func fragmentDropReason(err error) DropReason {
+	switch err {
+	case errFragmentShort:
+		return DropFragmentShort
+	case errFragmentHeader:
+		return DropFragmentHeader
+	case errFragmentInconsistent:
+		return DropFragmentInconsistent
+	case errFragmentTooLarge:
+		return DropFragmentTooLarge
+	}
+	return DropMalformedDatagram
 }
 
 // reasmSlot is one packet in progress.
@@ -295,7 +313,7 @@ func (r *reassembler) slotFor(id uint16, now time.Time) *reasmSlot {
 			if behind := id - s.id; now.Sub(s.started) > r.timeout ||
 				(behind > reassemblyStaleIDs && behind < 1<<15) {
 				r.drop(s)
-				r.expired.Add(1)
+				r.expire()
 			}
 		}
 		switch {
@@ -313,15 +331,24 @@ func (r *reassembler) slotFor(id uint16, now time.Time) *reasmSlot {
 	case match != nil:
 		if now.Sub(match.started) > r.timeout {
 			r.drop(match)
-			r.expired.Add(1)
+			r.expire()
 		}
 		return match
 	case free != nil:
 		return free
 	}
 	r.drop(oldest)
-	r.expired.Add(1)
+	r.expire()
 	return oldest
+}
+
+// expire counts one incomplete packet given up, also as a drop in the
+// counters the reassembler was given (if any).
+func (r *reassembler) expire() {
+	r.expired.Add(1)
+	if r.counters != nil {
+		r.counters.Drop(DropFragmentExpired)
+	}
 }
 
 // drop frees a slot, keeping its buffers.

@@ -18,6 +18,7 @@ import (
 func (ss *session) inboundLoop() {
 	s := ss.srv
 	reasm := newReassembler(0, 0)
+	reasm.counters = &ss.Counters
 	ss.out = newDevBatch(s.dev, max(s.cfg.MTU, TAPMTU+22), ss.log, s.logRL)
 	ss.out.drain(startInbound(ss.conn, s.udp.gate, &ss.Counters), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
@@ -39,7 +40,7 @@ func (ss *session) inboundLoop() {
 // there is nothing to deliver yet (or the datagram was bad: counted).
 func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok bool) {
 	if len(dg) < 1 {
-		c.DropMalformed.Add(1)
+		c.Drop(DropMalformedDatagram)
 		return nil, false
 	}
 	switch dg[0] & dgTypeMask {
@@ -50,7 +51,7 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 	case dgTypeFragment:
 		p, err := reasm.add(dg, time.Now())
 		if err != nil {
-			c.DropMalformed.Add(1)
+			c.Drop(fragmentDropReason(err))
 			return nil, false
 		}
 		if p == nil {
@@ -59,7 +60,7 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 		c.Reassembled.Add(1)
 		return p, true
 	}
-	c.DropMalformed.Add(1)
+	c.Drop(DropMalformedDatagram)
 	return nil, false
 }
 
@@ -69,17 +70,17 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 func (s *Server) inboundTUN(ss *session, pkt []byte) {
 	info, ok := parseIP(pkt)
 	if !ok {
-		ss.DropMalformed.Add(1)
+		ss.Drop(DropBadIP)
 		return
 	}
 	if info.src.IsLinkLocalUnicast() || info.dst.IsLinkLocalMulticast() {
 		// The client kernel's own link chatter (IPv6 router solicitations
 		// from its link-local address): not for the hub, not spoofing.
-		ss.DropNoRoute.Add(1)
+		ss.Drop(DropLinkLocal)
 		return
 	}
 	if owner, ok := s.routes.lookup(info.src); !ok || owner != ss {
-		ss.DropSpoofed.Add(1)
+		ss.Drop(DropSpoofed)
 		if s.logRL.allow(time.Now()) {
 			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.src, "dst", info.dst)
 		}
@@ -87,10 +88,15 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 	}
 	if dst, ok := s.routes.lookup(info.dst); ok && dst.ready.Load() {
 		if dst == ss {
-			ss.DropNoRoute.Add(1) // to itself: a routing loop
+			ss.Drop(DropLoop) // to itself: a routing loop
 			return
 		}
-		s.sendTUN(dst, s.bufs.copyOf(pkt, ss), info)
+		pb := s.bufs.copyOf(pkt, ss)
+		if pb == nil {
+			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
+			return
+		}
+		s.sendTUN(dst, pb, info)
 		return
 	}
 	s.deliverLocal(ss, pkt)
@@ -111,11 +117,13 @@ func (s *Server) deliverLocal(ss *session, pkt []byte) {
 func (s *Server) inboundTAP(ss *session, pkt []byte) {
 	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
 	if !ok {
-		ss.DropMalformed.Add(1)
+		ss.Drop(DropBadEthernet)
 		return
 	}
 	now := time.Now()
-	s.macs.learn(srcMAC, ss, now)
+	if !s.macs.learn(srcMAC, ss, now) {
+		ss.Drop(DropMACTableFull)
+	}
 	if !dstMAC.isMulticast() {
 		if dst, ok := s.macs.lookup(dstMAC, now); ok {
 			switch dst {
@@ -123,10 +131,26 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 			case s.local:
 				s.deliverLocal(ss, pkt)
 			default:
-				dst.enqueue(s.bufs.copyOf(pkt, ss))
+				s.forwardFrame(ss, dst, pkt)
 			}
 			return
 		}
 	}
-	s.flood(s.bufs.copyOf(pkt, ss), ss)
+	pb := s.bufs.copyOf(pkt, ss)
+	if pb == nil {
+		ss.Drop(DropOversize)
+		return
+	}
+	s.flood(pb, ss)
+}
+
+// forwardFrame queues a frame from session ss for session dst, or counts
+// it when it is larger than the hub forwards.
+func (s *Server) forwardFrame(ss, dst *session, pkt []byte) {
+	pb := s.bufs.copyOf(pkt, ss)
+	if pb == nil {
+		ss.Drop(DropOversize)
+		return
+	}
+	dst.enqueue(pb)
 }

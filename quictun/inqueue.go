@@ -25,7 +25,7 @@ func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counter
 		select {
 		case q <- dg:
 		default:
-			c.DropInboundFull.Add(1)
+			c.Drop(DropInboundFull)
 			quic.ReleaseDatagram(dg)
 		}
 	}

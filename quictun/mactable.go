@@ -73,10 +73,10 @@ func (t *macTable[T]) since(now time.Time) time.Duration { return now.Sub(t.epoc
 // learn records that src was seen on port at now. A multicast (or
 // broadcast) src is ignored, as are all-zero MACs. A known MAC seen on
 // another port moves there. See the type's comment for what happens when
-// the table is full.
-func (t *macTable[T]) learn(src mac, port T, now time.Time) {
+// the table is full; ok is false when it refused a new src for that.
+func (t *macTable[T]) learn(src mac, port T, now time.Time) (ok bool) {
 	if src.isMulticast() || src == (mac{}) {
-		return
+		return true
 	}
 	ts := t.since(now)
 	t.mu.RLock()
@@ -84,7 +84,7 @@ func (t *macTable[T]) learn(src mac, port T, now time.Time) {
 	if e != nil && e.port == port {
 		e.seen.Store(int64(ts))
 		t.mu.RUnlock()
-		return
+		return true
 	}
 	t.mu.RUnlock()
 
@@ -93,7 +93,7 @@ func (t *macTable[T]) learn(src mac, port T, now time.Time) {
 	if e := t.m[src]; e != nil {
 		e.port = port
 		e.seen.Store(int64(ts))
-		return
+		return true
 	}
 	if len(t.m) >= t.maxEntries {
 		if ts-t.lastPurge >= time.Second {
@@ -102,12 +102,13 @@ func (t *macTable[T]) learn(src mac, port T, now time.Time) {
 		}
 		if len(t.m) >= t.maxEntries {
 			t.refusedN.Add(1)
-			return
+			return false
 		}
 	}
 	e = &macEntry[T]{port: port}
 	e.seen.Store(int64(ts))
 	t.m[src] = e
+	return true
 }
 
 // lookup returns the port dst was last seen on; false if dst is unknown or

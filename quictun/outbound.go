@@ -27,8 +27,10 @@ func (s *Server) readDevice() {
 		pbs[i] = s.bufs.get()
 		bufs[i] = pbs[i].data
 	}
+	devDrops := newDeviceDrops(s.dev)
 	for {
 		n, err := s.dev.Read(bufs, sizes, headroom)
+		devDrops.sync(&s.Counters)
 		if err != nil {
 			if !errors.Is(err, device.ErrClosed) {
 				s.log.Error("device read failed; the server stops forwarding", "device", s.dev.Name(), "err", err)
@@ -55,13 +57,13 @@ func (s *Server) readDevice() {
 func (s *Server) forwardTUN(pb *packetBuf) {
 	info, ok := parseIP(pb.packet())
 	if !ok {
-		s.Counters.DropMalformed.Add(1)
+		s.Counters.Drop(DropBadIP)
 		s.bufs.put(pb)
 		return
 	}
 	dst, ok := s.routes.lookup(info.dst)
 	if !ok || !dst.ready.Load() {
-		s.Counters.DropNoRoute.Add(1)
+		s.Counters.Drop(DropNoRoute)
 		s.bufs.put(pb)
 		return
 	}
@@ -92,16 +94,18 @@ func mustNotSplit(info ipInfo, mtu int) bool {
 // tooBig answers pb with an ICMP "too big" (rate-limited), written into
 // the device when pb came from it, else sent back to its origin session.
 func (s *Server) tooBig(pb *packetBuf, mtu int) {
-	s.Counters.TooBig.Add(1)
 	if !s.icmp.allow(time.Now()) {
+		s.Counters.Drop(DropTooBigUnanswered)
 		return
 	}
 	out := s.bufs.get()
 	n, ok := buildTooBig(out.data[headroom:], pb.packet(), mtu)
 	if !ok {
+		s.Counters.Drop(DropTooBigUnanswered)
 		s.bufs.put(out)
 		return
 	}
+	s.Counters.TooBig.Add(1)
 	out.n = n
 	if pb.origin == nil {
 		s.writeDevice(out.packet(), &s.Counters, s.devScratch)
@@ -119,7 +123,7 @@ func (s *Server) writeDevice(pkt []byte, c *Counters, scratch [][]byte) {
 	_, err := s.dev.Write(scratch, 0)
 	scratch[0] = nil
 	if err != nil {
-		c.DropDeviceError.Add(1)
+		c.Drop(DropDeviceError)
 		if s.logRL.allow(time.Now()) {
 			s.log.Warn("device write failed", "device", s.dev.Name(), "err", err)
 		}
@@ -133,13 +137,15 @@ func (s *Server) forwardTAP(pb *packetBuf) {
 	pkt := pb.packet()
 	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
 	if !ok {
-		s.Counters.DropMalformed.Add(1)
+		s.Counters.Drop(DropBadEthernet)
 		s.bufs.put(pb)
 		return
 	}
 	now := time.Now()
 	clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	s.macs.learn(srcMAC, s.local, now)
+	if !s.macs.learn(srcMAC, s.local, now) {
+		s.Counters.Drop(DropMACTableFull)
+	}
 	if !dstMAC.isMulticast() {
 		if dst, ok := s.macs.lookup(dstMAC, now); ok {
 			if dst == s.local {
@@ -214,7 +220,7 @@ func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *fragmenter, scr
 		}
 		var tl *quic.DatagramTooLargeError
 		if !errors.As(err, &tl) {
-			c.DropSendError.Add(1)
+			c.Drop(DropSendError)
 			return err
 		}
 		*maxDatagram = int(tl.MaxDatagramPayloadSize)
@@ -224,12 +230,12 @@ func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *fragmenter, scr
 	}
 	k, err := f.split(dg[packetHeaderLen:], *maxDatagram, scratch)
 	if err != nil {
-		c.DropSendError.Add(1)
+		c.Drop(DropSendError)
 		return nil
 	}
 	for _, piece := range scratch[:k] {
 		if err := conn.SendDatagram(piece); err != nil {
-			c.DropSendError.Add(1)
+			c.Drop(DropSendError)
 			var tl *quic.DatagramTooLargeError
 			if errors.As(err, &tl) {
 				*maxDatagram = int(tl.MaxDatagramPayloadSize)

@@ -73,7 +73,7 @@ func (ss *session) enqueue(pb *packetBuf) {
 	select {
 	case ss.queue <- pb:
 	default:
-		ss.DropQueueFull.Add(1)
+		ss.Drop(DropQueueFull)
 		ss.srv.bufs.put(pb)
 	}
 }

@@ -2,28 +2,160 @@ package quictun
 
 import "sync/atomic"
 
+// DropReason says why a packet, frame or datagram was dropped. Every drop
+// in the data path is counted under exactly one reason; String gives the
+// name that logs, status and metrics use (docs/OPERATIONS.md lists them).
+type DropReason uint8
+
+// The drop reasons. Outbound means device → QUIC, inbound QUIC → device.
+const (
+	// DropMalformedDatagram: an inbound datagram that is empty or of a
+	// reserved type.
+	DropMalformedDatagram DropReason = iota
+	// DropFragmentShort: a FRAGMENT datagram shorter than its header plus
+	// one byte.
+	DropFragmentShort
+	// DropFragmentHeader: a FRAGMENT whose index or count is out of range.
+	DropFragmentHeader
+	// DropFragmentInconsistent: a FRAGMENT whose count or length disagrees
+	// with earlier pieces of the same packet.
+	DropFragmentInconsistent
+	// DropFragmentTooLarge: the pieces would make a packet larger than the
+	// largest one the protocol allows.
+	DropFragmentTooLarge
+	// DropFragmentExpired: an incomplete packet given up (timed out, stale
+	// id, or evicted for room).
+	DropFragmentExpired
+	// DropBadIP: a TUN packet that is not a well-formed IPv4 or IPv6
+	// packet.
+	DropBadIP
+	// DropBadEthernet: a TAP frame too short for an Ethernet header.
+	DropBadEthernet
+	// DropSpoofed: an inbound packet whose source address the client does
+	// not own.
+	DropSpoofed
+	// DropNoRoute: no session owns the destination.
+	DropNoRoute
+	// DropLinkLocal: a client kernel's own link-local chatter (e.g. IPv6
+	// router solicitations), which the hub does not route.
+	DropLinkLocal
+	// DropLoop: a packet a client sent to one of its own addresses.
+	DropLoop
+	// DropOversize: a packet larger than the buffers of the path it takes
+	// (a reassembled packet too big to forward, a device write of a
+	// packet over the device's limit).
+	DropOversize
+	// DropTooBigUnanswered: too big for one datagram and not answered with
+	// ICMP (an ICMP error itself, a non-first fragment, multicast, or the
+	// answer's rate limit).
+	DropTooBigUnanswered
+	// DropQueueFull: a session's outbound queue was full (a slow peer).
+	DropQueueFull
+	// DropInboundFull: the inbound queue was full (the device too slow).
+	DropInboundFull
+	// DropNoConn: the client had no connection at the moment.
+	DropNoConn
+	// DropSendError: the connection refused the datagram.
+	DropSendError
+	// DropTransientSend: the UDP socket failed a send with a transient
+	// error (network unreachable, no address, …): taken as loss.
+	DropTransientSend
+	// DropDeviceError: the device refused a write.
+	DropDeviceError
+	// DropMACTableFull: a TAP source address not learned because the MAC
+	// table was full (the frame itself is still switched).
+	DropMACTableFull
+	// DropDeviceRead: frames the TAP device dropped on read (malformed or
+	// unsupported offload), as the device counts them.
+	DropDeviceRead
+
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	DropMalformedDatagram:    "malformed_datagram",
+	DropFragmentShort:        "fragment_short",
+	DropFragmentHeader:       "fragment_header",
+	DropFragmentInconsistent: "fragment_inconsistent",
+	DropFragmentTooLarge:     "fragment_too_large",
+	DropFragmentExpired:      "fragment_expired",
+	DropBadIP:                "bad_ip",
+	DropBadEthernet:          "bad_ethernet",
+	DropSpoofed:              "spoofed",
+	DropNoRoute:              "no_route",
+	DropLinkLocal:            "link_local",
+	DropLoop:                 "loop",
+	DropOversize:             "oversize",
+	DropTooBigUnanswered:     "too_big_unanswered",
+	DropQueueFull:            "queue_full",
+	DropInboundFull:          "inbound_full",
+	DropNoConn:               "no_conn",
+	DropSendError:            "send_error",
+	DropTransientSend:        "transient_send",
+	DropDeviceError:          "device_error",
+	DropMACTableFull:         "mac_table_full",
+	DropDeviceRead:           "device_read",
+}
+
+// String returns the reason's name, e.g. "queue_full".
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// DropReasons returns every reason, in a stable order.
+func DropReasons() []DropReason {
+	rs := make([]DropReason, numDropReasons)
+	for i := range rs {
+		rs[i] = DropReason(i)
+	}
+	return rs
+}
+
 // Counters count what crosses a session (or the client's tunnel) and
 // every packet dropped, by reason: nothing is dropped without a count.
+// All fields are atomic; the zero value is ready.
 type Counters struct {
 	TxPackets, TxBytes atomic.Uint64 // outbound: sent as datagrams
 	RxPackets, RxBytes atomic.Uint64 // inbound: received and delivered
 	Fragmented         atomic.Uint64 // outbound packets split into fragments
 	Reassembled        atomic.Uint64 // inbound packets rebuilt from fragments
 	TooBig             atomic.Uint64 // too big and answered with ICMP
-	DropQueueFull      atomic.Uint64 // outbound queue full (slow peer)
-	DropInboundFull    atomic.Uint64 // inbound queue full (device too slow)
-	DropSpoofed        atomic.Uint64 // inbound source not the peer's
-	DropNoRoute        atomic.Uint64 // no session owns the destination
-	DropMalformed      atomic.Uint64 // unparsable packet or datagram
-	DropNoConn         atomic.Uint64 // client: no connection at the moment
-	DropSendError      atomic.Uint64 // the connection refused the datagram
-	DropDeviceError    atomic.Uint64 // the device refused a write
 	RxHeldBack         atomic.Uint64 // socket reads held back for quic-go's datagram queue to drain (rxGate)
 	RxGateTimeouts     atomic.Uint64 // of those, ended by the time limit
+
+	drops [numDropReasons]atomic.Uint64
+}
+
+// Drop counts one drop for reason r. It does not allocate.
+func (c *Counters) Drop(r DropReason) { c.drops[r].Add(1) }
+
+// Dropped returns how many drops were counted for reason r.
+func (c *Counters) Dropped(r DropReason) uint64 { return c.drops[r].Load() }
+
+// Drops returns every reason's count (zeros included), indexed by
+// DropReason.
+func (c *Counters) Drops() [numDropReasons]uint64 {
+	var out [numDropReasons]uint64
+	for i := range out {
+		out[i] = c.drops[i].Load()
+	}
+	return out
+}
+
+// DroppedTotal returns the sum over all reasons.
+func (c *Counters) DroppedTotal() uint64 {
+	var n uint64
+	for i := range c.drops {
+		n += c.drops[i].Load()
+	}
+	return n
 }
 
 // Snapshot returns the counters as a map for logs and status output;
-// zero counters are left out.
+// zero counters are left out. Drops appear as "drop_<reason>".
 func (c *Counters) Snapshot() map[string]uint64 {
 	m := make(map[string]uint64)
 	add := func(k string, v *atomic.Uint64) {
@@ -38,15 +170,36 @@ func (c *Counters) Snapshot() map[string]uint64 {
 	add("fragmented", &c.Fragmented)
 	add("reassembled", &c.Reassembled)
 	add("too_big", &c.TooBig)
-	add("drop_queue_full", &c.DropQueueFull)
-	add("drop_inbound_full", &c.DropInboundFull)
-	add("drop_spoofed", &c.DropSpoofed)
-	add("drop_no_route", &c.DropNoRoute)
-	add("drop_malformed", &c.DropMalformed)
-	add("drop_no_conn", &c.DropNoConn)
-	add("drop_send_error", &c.DropSendError)
-	add("drop_device_error", &c.DropDeviceError)
 	add("rx_held_back", &c.RxHeldBack)
 	add("rx_gate_timeouts", &c.RxGateTimeouts)
+	for i := range c.drops {
+		add("drop_"+dropNames[i], &c.drops[i])
+	}
 	return m
+}
+
+// deviceDrops carries a device's own drop count (frames a TAP could not
+// read: see device.TunTap.Dropped) into Counters as DropDeviceRead, so
+// they show while the tunnel runs, not only at exit. It is used by the one
+// goroutine that reads the device.
+type deviceDrops struct {
+	dev  interface{ Dropped() uint64 } // nil: the device counts nothing
+	seen uint64
+}
+
+// newDeviceDrops returns a deviceDrops for dev.
+func newDeviceDrops(dev any) deviceDrops {
+	d, _ := dev.(interface{ Dropped() uint64 })
+	return deviceDrops{dev: d}
+}
+
+// sync adds what the device dropped since the last call to c.
+func (d *deviceDrops) sync(c *Counters) {
+	if d.dev == nil {
+		return
+	}
+	if n := d.dev.Dropped(); n > d.seen {
+		c.drops[DropDeviceRead].Add(n - d.seen)
+		d.seen = n
+	}
 }

@@ -266,13 +266,13 @@ func TestTunnelTUN(t *testing.T) {
 		}
 	})
 	t.Run("spoofed source dropped", func(t *testing.T) {
-		before := s.session("client1").DropSpoofed.Load()
+		before := s.session("client1").Dropped(DropSpoofed)
 		c1.peer.write(t, udp4("10.77.0.99", "10.77.0.1", []byte("spoof"), true))
 		c1.peer.write(t, udp4("10.77.0.12", "10.77.0.1", []byte("spoof"), true))
 		if s.peer.next(500*time.Millisecond, hasPayload([]byte("spoof"))) != nil {
 			t.Fatal("a packet with a spoofed source reached the server's device")
 		}
-		if got := s.session("client1").DropSpoofed.Load() - before; got != 2 {
+		if got := s.session("client1").Dropped(DropSpoofed) - before; got != 2 {
 			t.Errorf("DropSpoofed grew by %d, want 2", got)
 		}
 		// The good path still works.
@@ -581,7 +581,7 @@ func TestHubSlowClientDoesNotStallOthers(t *testing.T) {
 		}
 	}
 	t.Logf("server-side drops for the stuck client1: queue full %d, send errors %d (of %d)",
-		s.session("client1").DropQueueFull.Load(), s.session("client1").DropSendError.Load(), n)
+		s.session("client1").Dropped(DropQueueFull), s.session("client1").Dropped(DropSendError), n)
 }
 
 // TestSessionsChanged: the server reports its number of clients as they

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -23,9 +22,9 @@ import (
 // that a run of full packets costs one system call instead of one each.
 type udpConn struct {
 	*net.UDPConn
-	batch     batchReader   // groReader, or plain recvmmsg without GRO
-	gate      *rxGate       // holds reads back while quic-go's datagram queue may be full
-	transient atomic.Uint64 // sends swallowed as loss
+	batch    batchReader // groReader, or plain recvmmsg without GRO
+	gate     *rxGate     // holds reads back while quic-go's datagram queue may be full
+	counters *Counters   // DropTransientSend counts sends swallowed as loss
 }
 
 // bufferWarning makes the buffer warning appear once per process.
@@ -52,7 +51,7 @@ func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	setSocketBuffers(uc, log)
-	conn := &udpConn{UDPConn: uc, gate: newRxGate(c)}
+	conn := &udpConn{UDPConn: uc, gate: newRxGate(c), counters: c}
 	pc := ipv4.NewPacketConn(uc) // recvmmsg; works for IPv6 sockets too
 	if enableGRO(uc) {
 		conn.batch = newGROReader(pc)
@@ -105,7 +104,7 @@ func isTransientSendError(err error) bool {
 func (c *udpConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	n, oobn, err = c.UDPConn.WriteMsgUDP(b, oob, addr)
 	if err != nil && isTransientSendError(err) {
-		c.transient.Add(1)
+		c.counters.Drop(DropTransientSend)
 		return len(b), len(oob), nil
 	}
 	return n, oobn, err
@@ -115,7 +114,7 @@ func (c *udpConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n, err := c.UDPConn.WriteTo(b, addr)
 	if err != nil && isTransientSendError(err) {
-		c.transient.Add(1)
+		c.counters.Drop(DropTransientSend)
 		return len(b), nil
 	}
 	return n, err

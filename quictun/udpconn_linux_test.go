@@ -42,10 +42,10 @@ func TestUDPConnSwallowsNoRoute(t *testing.T) {
 		t.Fatalf("raw send in an empty namespace: %v, want network unreachable", rawErr)
 	}
 	n, _, err := c.WriteMsgUDP([]byte("x"), nil, dst)
-	if err != nil || n != 1 || c.transient.Load() != 1 {
-		t.Errorf("WriteMsgUDP = %d, %v (transient %d); want 1, nil, 1", n, err, c.transient.Load())
+	if err != nil || n != 1 || c.counters.Dropped(DropTransientSend) != 1 {
+		t.Errorf("WriteMsgUDP = %d, %v (transient %d); want 1, nil, 1", n, err, c.counters.Dropped(DropTransientSend))
 	}
-	if _, err := c.WriteTo([]byte("y"), dst); err != nil || c.transient.Load() != 2 {
-		t.Errorf("WriteTo = %v (transient %d); want nil, 2", err, c.transient.Load())
+	if _, err := c.WriteTo([]byte("y"), dst); err != nil || c.counters.Dropped(DropTransientSend) != 2 {
+		t.Errorf("WriteTo = %v (transient %d); want nil, 2", err, c.counters.Dropped(DropTransientSend))
 	}
 }
