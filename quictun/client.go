@@ -224,7 +224,8 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	}
 	switch m.Type {
 	case msgError:
-		return nil, &PermanentError{Msg: "server refused: " + m.Message}
+		c.log.Debug("server refused", "code", m.Code, "message", m.Message)
+		return nil, &PermanentError{Err: &RemoteError{Code: m.Code, Message: m.Message}}
 	case msgConfig:
 	default:
 		return nil, fmt.Errorf("expected config from the server, got %q", m.Type)

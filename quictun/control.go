@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"time"
 )
 
 // ProtocolVersion is the version of the control protocol and datagram
@@ -24,6 +25,11 @@ const (
 	msgError  = "error"
 	msgGoAway = "goaway"
 )
+
+// refusalLinger bounds how long the server waits, after sending an
+// "error" message, for the client to close the connection before closing
+// it itself.
+const refusalLinger = 2 * time.Second
 
 // Error codes carried by an "error" control message.
 const (
@@ -104,8 +110,9 @@ func readControl(r io.Reader) (*controlMsg, error) {
 }
 
 // RemoteError is a refusal the peer sent as an "error" control message.
-// The client returns it from Run when the server refused it for a reason a
-// retry cannot fix (mode mismatch, no address, unsupported version).
+// The client's Run returns it, inside a PermanentError, when the server
+// refused it for a reason a retry cannot fix (mode mismatch, no address,
+// unsupported version); Code is one of the codes in docs/PROTOCOL.md.
 type RemoteError struct {
 	Code    string
 	Message string

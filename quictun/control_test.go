@@ -3,10 +3,14 @@ package quictun
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/quictun/quictun/device"
 )
 
 func TestControlRoundTrip(t *testing.T) {
@@ -110,5 +114,44 @@ func TestAssignmentOf(t *testing.T) {
 		if _, err := assignmentOf(m); err == nil {
 			t.Errorf("%s: a bad config was accepted", name)
 		}
+	}
+}
+
+// TestRefusalMessageArrives checks that a refused client receives the
+// server's "error" message, not only the CONNECTION_CLOSE's reason
+// phrase: Run returns a RemoteError with the code and the server's words.
+func TestRefusalMessageArrives(t *testing.T) {
+	tests := []struct {
+		name     string
+		mode     device.Kind
+		client   device.Kind
+		code     string
+		contains string
+	}{
+		{"mode mismatch", device.TUN, device.TAP, codeModeMismatch, "the server runs in tun mode but the client asked for tap mode"},
+		{"mode mismatch tap", device.TAP, device.TUN, codeModeMismatch, "the server runs in tap mode but the client asked for tun mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, tt.mode, ServerConfig{Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")}})
+			tc := startClient(t, s, "client1", "ca", ClientConfig{Mode: tt.client}, false)
+			var err error
+			select {
+			case err = <-tc.err:
+			case <-time.After(10 * time.Second):
+				t.Fatal("client still running 10s after a refusal")
+			}
+			var re *RemoteError
+			var pe *PermanentError
+			if !errors.As(err, &re) || !errors.As(err, &pe) {
+				t.Fatalf("Run = %v (%T), want a PermanentError holding a RemoteError", err, err)
+			}
+			if re.Code != tt.code || !strings.Contains(re.Message, tt.contains) {
+				t.Errorf("refusal code %q message %q, want %q containing %q", re.Code, re.Message, tt.code, tt.contains)
+			}
+			if strings.Contains(re.Message, "--") {
+				t.Errorf("refusal %q names a command-line flag; the wire says what is wrong, not which flag", re.Message)
+			}
+		})
 	}
 }

@@ -34,8 +34,11 @@ type PermanentError struct {
 
 // Error implements error.
 func (e *PermanentError) Error() string {
-	if e.Err == nil {
+	switch {
+	case e.Err == nil:
 		return e.Msg
+	case e.Msg == "":
+		return e.Err.Error()
 	}
 	return e.Msg + ": " + e.Err.Error()
 }

@@ -261,6 +261,16 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		msg := fmt.Sprintf(format, args...)
 		_ = writeControl(stream, &controlMsg{Type: msgError, Code: code, Message: msg})
 		stream.Close()
+		// A CONNECTION_CLOSE sent now would overtake the stream data, and
+		// the client would see only the close's reason phrase. The client
+		// closes the connection once it has read the message; wait for
+		// that, for a bounded time.
+		linger := time.NewTimer(refusalLinger)
+		select {
+		case <-conn.Context().Done():
+		case <-linger.C:
+		}
+		linger.Stop()
 		conn.CloseWithError(CloseRefused, msg)
 		return nil, &RemoteError{Code: code, Message: msg}
 	}
@@ -272,8 +282,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		return refuse(codeVersion, "protocol version %d is not supported (this server speaks %d)", hello.Version, ProtocolVersion)
 	}
 	if hello.Mode != "" && hello.Mode != s.mode.String() {
-		return refuse(codeModeMismatch, "the server runs in %s mode but the client asked for %s (--mode): use --mode %s or leave --mode out",
-			s.mode, hello.Mode, s.mode)
+		return refuse(codeModeMismatch, "the server runs in %s mode but the client asked for %s mode", s.mode, hello.Mode)
 	}
 	ss := newSession(s, conn, id, log)
 	if hello.MTU > 0 && s.mode == device.TUN {
@@ -351,7 +360,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 	}
 	if len(s.cfg.Pools) == 0 {
 		return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf(
-			"the certificate of %q carries no tunnel address and the server has no --pool to assign one", id.Name)}
+			"the certificate of %q carries no tunnel address and the server has no address pool to assign one from", id.Name)}
 	}
 	for _, p := range s.cfg.Pools {
 		a, err := s.leases.Assign(id.Name, p, func(a netip.Addr) bool {
