@@ -22,6 +22,7 @@ fmt-check: ## fail if gofmt would change any file
 
 test: vet ## go vet, then every test; the end-to-end tests need root (they skip otherwise, fail under QUICTUN_E2E=1)
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -run 'Status|Sessions|DropReason' ./quictun/
 
 demo: ## run the network-namespace demo: server + 2 clients, ping, 20 MB transfer (needs root)
 	@if [ "$$(id -u)" -ne 0 ]; then echo "make demo needs root (network namespaces, TUN devices): sudo make demo"; exit 1; fi

@@ -75,7 +75,7 @@ func describeAt(cert *x509.Certificate, now time.Time) string {
 	if len(others) > 0 {
 		line("Other URIs", "%s", strings.Join(others, ", "))
 	}
-	line("SHA-256", "%s", fingerprint(cert))
+	line("SHA-256", "%s", Fingerprint(cert))
 	return b.String()
 }
 

@@ -43,7 +43,7 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	}
 	id := Identity{
 		Name:        cert.Subject.CommonName,
-		Fingerprint: fingerprint(cert),
+		Fingerprint: Fingerprint(cert),
 	}
 	if !isServerOnly(cert) {
 		for _, ip := range cert.IPAddresses {
@@ -70,8 +70,8 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	return id, nil
 }
 
-// fingerprint returns the lower-case hex SHA-256 of cert's DER.
-func fingerprint(cert *x509.Certificate) string {
+// Fingerprint returns the lower-case hex SHA-256 of cert's DER.
+func Fingerprint(cert *x509.Certificate) string {
 	sum := sha256.Sum256(cert.Raw)
 	return hex.EncodeToString(sum[:])
 }

@@ -45,6 +45,7 @@ type Client struct {
 	icmp     *rateLimiter
 	logRL    *rateLimiter
 	wg       sync.WaitGroup
+	status   clientState
 
 	// Counters of the tunnel (all connections of this client).
 	Counters
@@ -94,12 +95,19 @@ func (c *Client) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go c.watchSleep(sctx, newSleepDetector())
+	c.status.set(StateConnecting, nil)
+	defer c.status.set(StateStopped, nil)
 	failures := 0
 	lastState := ""
 	for {
 		up, err := c.connectOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if up {
+			c.status.set(StateReconnecting, err)
+		} else {
+			c.status.fail(err)
 		}
 		var pe *PermanentError
 		if errors.As(err, &pe) {
@@ -185,11 +193,18 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	cancel()
 	c.conn.Store(conn)
 	defer c.conn.CompareAndSwap(conn, nil)
+	c.status.up(conn, c.assigned)
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
 	go c.controlLoop(conn, stream)
 	go c.keepalive(conn)
 	c.inboundLoop(conn, udp.gate)
+	// The inbound loop ends when ReceiveDatagram fails, which can be just
+	// before the connection's context carries the close's cause.
+	select {
+	case <-conn.Context().Done():
+	case <-time.After(time.Second):
+	}
 	err = context.Cause(conn.Context())
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseReplaced {

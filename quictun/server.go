@@ -331,7 +331,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	stop()
 	ss.stream = stream
 	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu,
-		"resumed", conn.ConnectionState().TLS.DidResume)
+		"resumed", conn.ConnectionState().TLS.DidResume, "fingerprint", id.Fingerprint)
 	return ss, nil
 }
 

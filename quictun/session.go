@@ -39,12 +39,15 @@ type session struct {
 
 	undoRoutes func() error // removes the kernel routes of id.Routes; only touched by register/remove
 
+	stats sessionStats
+
 	// Counters of this session.
 	Counters
 }
 
 func newSession(s *Server, conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) *session {
 	return &session{
+		stats:       sessionStats{connectedAt: time.Now()},
 		srv:         s,
 		conn:        conn,
 		id:          id,
@@ -121,6 +124,7 @@ func (ss *session) watchPath(every time.Duration) {
 			return
 		case <-t.C:
 			if now := ss.conn.RemoteAddr().String(); now != last {
+				ss.stats.remoteChanges.Add(1)
 				ss.log.Info("client address changed (connection migrated)", "from", last, "to", now)
 				last = now
 			}
