@@ -48,7 +48,7 @@ func describeAt(cert *x509.Certificate, now time.Time) string {
 		line("Error", "%v", idErr)
 	case !isServerOnly(cert) && !cert.IsCA:
 		if len(id.Addrs) == 0 {
-			line("Tunnel addresses", "none: the server assigns one from its --pool")
+			line("Tunnel addresses", "none: the server assigns one from its address pool")
 		} else {
 			addrs := make([]string, len(id.Addrs))
 			for i, a := range id.Addrs {

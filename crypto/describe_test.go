@@ -21,7 +21,7 @@ func TestDescribe(t *testing.T) {
 			"Routes:            192.168.50.0/24\n",
 			"valid, ",
 		}, []string{"Hosts:"}},
-		{"nopool", []string{"Tunnel addresses:  none: the server assigns one from its --pool\n", "Routes:            none\n"}, nil},
+		{"nopool", []string{"Tunnel addresses:  none: the server assigns one from its address pool\n", "Routes:            none\n"}, nil},
 		{"server", []string{
 			"Usages:            server\n",
 			"Hosts:             localhost, quictun-server, 127.0.0.1, ::1, 10.99.0.1\n",

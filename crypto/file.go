@@ -9,14 +9,14 @@ import (
 )
 
 // WriteFile writes data to path with mode perm (exactly, whatever the
-// umask). Without force it refuses to touch an existing file and says to use
-// --force; with force it replaces the file atomically (a temporary file in
+// umask). Without force it refuses to touch an existing file (the error
+// wraps fs.ErrExist); with force it replaces the file atomically (a temporary file in
 // the same directory, renamed over it).
 func WriteFile(path string, data []byte, perm os.FileMode, force bool) error {
 	if !force {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%s already exists: use --force to overwrite it", path)
+			return fmt.Errorf("%s already exists (writing without overwriting): %w", path, fs.ErrExist)
 		}
 		if err != nil {
 			return fmt.Errorf("create %s: %w", path, err)

@@ -22,7 +22,7 @@ func TestWriteFile(t *testing.T) {
 		wantErr string
 	}{
 		{name: "new key", perm: 0o600, data: "one"},
-		{name: "exists without force", perm: 0o600, data: "two", wantErr: "already exists: use --force"},
+		{name: "exists without force", perm: 0o600, data: "two", wantErr: "already exists"},
 		{name: "exists with force", perm: 0o644, force: true, data: "three"},
 	}
 	path := filepath.Join(dir, "f.key")

@@ -186,7 +186,7 @@ func leafTemplate(opts LeafOptions) (*x509.Certificate, error) {
 			return nil, errors.New("a server certificate needs at least one host (the name or address clients dial)")
 		}
 		if len(opts.Addrs) > 0 {
-			return nil, errors.New("a server certificate cannot hold tunnel addresses: the server's own address is set with listen --ip")
+			return nil, errors.New("a server certificate cannot hold tunnel addresses: the server's own tunnel address is part of its configuration, not of its certificate")
 		}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	} else {

@@ -121,7 +121,7 @@ func parseCertsPEM(data []byte, file string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block): if it is DER, convert it with `openssl x509 -inform der -in %s -out %s.pem`", file, file, strings.TrimSuffix(file, filepath.Ext(file)))
 	}
 	if isKeyType(others[0]) {
-		return nil, fmt.Errorf("%s holds a private key (%s), not a certificate: give the certificate (.crt) here and the key as --key", file, others[0])
+		return nil, fmt.Errorf("%s holds a private key (%s), not a certificate: give the certificate (.crt) here and the key (.key) as the key", file, others[0])
 	}
 	return nil, fmt.Errorf("%s holds %s, not a certificate (-----BEGIN CERTIFICATE-----)", file, strings.Join(others, ", "))
 }
@@ -162,7 +162,7 @@ func parseKeyPEM(data []byte, file string) (stdcrypto.Signer, error) {
 		case b.Type == pemEncrypted || b.Headers["Proc-Type"] == "4,ENCRYPTED":
 			return nil, fmt.Errorf("%w: %s holds an encrypted private key (%s), which quictun cannot read: decrypt it with `openssl pkey -in %s -out %s` and give that file (keep it mode 0600)", ErrEncryptedKey, file, encryptedKind(b), file, plainName(file))
 		case b.Type == pemCertificate:
-			return nil, fmt.Errorf("%s holds a certificate, not a private key: give the key (.key) here and the certificate as --cert", file)
+			return nil, fmt.Errorf("%s holds a certificate, not a private key: give the key (.key) here and the certificate (.crt) as the certificate", file)
 		case !isKeyType(b.Type):
 			return nil, fmt.Errorf("%s holds a %s PEM block, not a private key (want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", file, b.Type)
 		}

@@ -53,19 +53,10 @@ type Client struct {
 
 // NewClient checks cfg. Call Run to connect.
 func NewClient(cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
-	if cfg.Server == "" {
-		return nil, errors.New("client: no server address")
-	}
-	if cfg.TLS == nil {
-		return nil, errors.New("client: no TLS config")
-	}
-	if cfg.SetupDevice == nil {
-		return nil, errors.New("client: no SetupDevice")
-	}
-	if cfg.PacketSize < MinPacketSize {
-		return nil, fmt.Errorf("packet size %d is below QUIC's minimum of %d", cfg.PacketSize, MinPacketSize)
-	}
 	var id [8]byte
 	_, _ = crand.Read(id[:])
 	c := &Client{
@@ -250,7 +241,7 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 		return nil, &PermanentError{Msg: "server sent an unusable config", Err: err}
 	}
 	if c.cfg.Mode != 0 && a.Mode != c.cfg.Mode {
-		return nil, &PermanentError{Msg: fmt.Sprintf("the server runs in %s mode but --mode %s was given: use --mode %s or leave --mode out", a.Mode, c.cfg.Mode, a.Mode)}
+		return nil, &PermanentError{Err: &ModeMismatchError{Server: a.Mode, Client: c.cfg.Mode}}
 	}
 	if a.Mode == device.TUN {
 		a.MTU = min(a.MTU, c.mtuLimit)

@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -214,4 +215,90 @@ func quicConfig(packetSize int, keepalive, idle, handshake time.Duration) *quic.
 		MaxIncomingStreams:      4,
 		MaxIncomingUniStreams:   -1,
 	}
+}
+
+// MaxPacketSize is the largest QUIC packet size a config may ask for.
+const MaxPacketSize = 9000
+
+// ConfigError is a ServerConfig or ClientConfig field with a bad value.
+// NewServer and NewClient return it; Field is the Go field name (e.g.
+// "Networks", "PacketSize"), so a command line or config file can say
+// which of its own settings to change.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Msg }
+
+func configErr(field, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkPacketSize checks a PacketSize after defaults.
+func checkPacketSize(n int) error {
+	if n < MinPacketSize || n > MaxPacketSize {
+		return configErr("PacketSize", "%d is out of range: want %d..%d", n, MinPacketSize, MaxPacketSize)
+	}
+	return nil
+}
+
+// Validate checks c (after defaults are filled in, as NewServer does): the
+// one place a server's configuration is checked.
+func (c ServerConfig) Validate() error {
+	explicitMTU := c.MTU
+	c = c.withDefaults()
+	switch {
+	case c.Mode != device.TUN && c.Mode != device.TAP:
+		return configErr("Mode", "no mode: want TUN or TAP")
+	case c.TLS == nil:
+		return configErr("TLS", "no TLS config")
+	}
+	if err := checkPacketSize(c.PacketSize); err != nil {
+		return err
+	}
+	if c.Mode == device.TUN && len(c.Networks) == 0 {
+		return configErr("Networks", "a TUN server needs its own tunnel address, e.g. 10.77.0.1/24")
+	}
+	for _, p := range c.Pools {
+		if c.Mode == device.TUN && networkOf(c.Networks, p.Addr()) == (netip.Prefix{}) {
+			return configErr("Pools", "%s is outside the server's networks (%s): clients must get addresses the server can reach", p, fmtPrefixes(c.Networks))
+		}
+	}
+	if explicitMTU != 0 {
+		if c.Mode == device.TAP {
+			return configErr("MTU", "applies to TUN mode; a TAP device keeps MTU %d so bridged hosts need no change", TAPMTU)
+		}
+		if max := TUNMTU(c.PacketSize); explicitMTU < 576 || explicitMTU > max {
+			return configErr("MTU", "%d is out of range: want 576..%d (the largest that fits one datagram at packet size %d; a larger packet size allows more)", explicitMTU, max, c.PacketSize)
+		}
+	}
+	return nil
+}
+
+// Validate checks c (after defaults are filled in, as NewClient does): the
+// one place a client's configuration is checked.
+func (c ClientConfig) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Server == "":
+		return configErr("Server", "no server address")
+	case c.TLS == nil:
+		return configErr("TLS", "no TLS config")
+	case c.SetupDevice == nil:
+		return configErr("SetupDevice", "no SetupDevice")
+	}
+	if err := checkPacketSize(c.PacketSize); err != nil {
+		return err
+	}
+	if c.MTU != 0 {
+		if c.Mode == device.TAP {
+			return configErr("MTU", "applies to TUN mode; a TAP device keeps MTU %d so bridged hosts need no change", TAPMTU)
+		}
+		if max := TUNMTU(c.PacketSize); c.MTU < 576 || c.MTU > max {
+			return configErr("MTU", "%d is out of range: want 576..%d (the largest that fits one datagram at packet size %d; a larger packet size allows more)", c.MTU, max, c.PacketSize)
+		}
+	}
+	return nil
 }

@@ -31,13 +31,18 @@ const (
 // it itself.
 const refusalLinger = 2 * time.Second
 
-// Error codes carried by an "error" control message.
+// Error codes carried by an "error" control message (RemoteError.Code).
 const (
-	codeModeMismatch = "mode_mismatch"
-	codeVersion      = "unsupported_version"
-	codeNoAddress    = "no_address"
-	codeAddressInUse = "address_in_use"
-	codeProtocol     = "protocol"
+	// CodeModeMismatch: the client asked for another mode than the server's.
+	CodeModeMismatch = "mode_mismatch"
+	// CodeVersion: the server does not speak the client's protocol version.
+	CodeVersion = "unsupported_version"
+	// CodeNoAddress: the server has no tunnel address for the client.
+	CodeNoAddress = "no_address"
+	// CodeAddressInUse: the client's address is held by another identity.
+	CodeAddressInUse = "address_in_use"
+	// CodeProtocol: the client broke the control protocol.
+	CodeProtocol = "protocol"
 )
 
 // controlMsg is the union of all control messages. Every message is one

@@ -21,7 +21,7 @@ func TestControlRoundTrip(t *testing.T) {
 			Gateways:  []netip.Addr{netip.MustParseAddr("10.77.0.1")},
 			Routes:    []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")}, KeepaliveMS: 10000, IdleMS: 30000},
 		{Type: msgReady},
-		{Type: msgError, Code: codeModeMismatch, Message: "the server runs in tun mode"},
+		{Type: msgError, Code: CodeModeMismatch, Message: "the server runs in tun mode"},
 		{Type: msgGoAway, Message: "bye"},
 	}
 	var buf bytes.Buffer
@@ -128,8 +128,8 @@ func TestRefusalMessageArrives(t *testing.T) {
 		code     string
 		contains string
 	}{
-		{"mode mismatch", device.TUN, device.TAP, codeModeMismatch, "the server runs in tun mode but the client asked for tap mode"},
-		{"mode mismatch tap", device.TAP, device.TUN, codeModeMismatch, "the server runs in tap mode but the client asked for tun mode"},
+		{"mode mismatch", device.TUN, device.TAP, CodeModeMismatch, "the server runs in tun mode but the client asked for tap mode"},
+		{"mode mismatch tap", device.TAP, device.TUN, CodeModeMismatch, "the server runs in tap mode but the client asked for tun mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,5 +153,42 @@ func TestRefusalMessageArrives(t *testing.T) {
 				t.Errorf("refusal %q names a command-line flag; the wire says what is wrong, not which flag", re.Message)
 			}
 		})
+	}
+}
+
+// TestConfigErrorsNameFields checks that a bad config is reported by field
+// name and condition, never by a command-line flag.
+func TestConfigErrorsNameFields(t *testing.T) {
+	tlsConf := serverTLS(t)
+	v4 := []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")}
+	tests := []struct {
+		name  string
+		cfg   ServerConfig
+		field string
+	}{
+		{"no mode", ServerConfig{TLS: tlsConf}, "Mode"},
+		{"no tls", ServerConfig{Mode: device.TUN}, "TLS"},
+		{"tun without network", ServerConfig{Mode: device.TUN, TLS: tlsConf}, "Networks"},
+		{"pool outside", ServerConfig{Mode: device.TUN, TLS: tlsConf, Networks: v4, Pools: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/24")}}, "Pools"},
+		{"packet size", ServerConfig{Mode: device.TUN, TLS: tlsConf, Networks: v4, PacketSize: 1000}, "PacketSize"},
+		{"mtu too big", ServerConfig{Mode: device.TUN, TLS: tlsConf, Networks: v4, MTU: 9000}, "MTU"},
+		{"mtu in tap", ServerConfig{Mode: device.TAP, TLS: tlsConf, MTU: 1400}, "MTU"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewServer(tt.cfg)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("NewServer = %v, want a ConfigError for %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("%q names a command-line flag", err)
+			}
+		})
+	}
+	_, err := NewClient(ClientConfig{Server: "127.0.0.1:1", TLS: tlsConf, SetupDevice: func(Assignment) (device.Device, error) { return nil, nil }, MTU: 100})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "MTU" {
+		t.Errorf("NewClient with MTU 100 = %v, want a ConfigError for MTU", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/quictun/quictun/device"
 )
 
 // Application error codes sent in QUIC CONNECTION_CLOSE frames
@@ -66,11 +68,10 @@ func classifyDialError(err error, server string) error {
 		alert := uint8(te.ErrorCode - 0x100)
 		if !te.Remote {
 			// We refused the server's certificate.
-			return &PermanentError{Msg: explainServerCertError(err, server)}
+			return &PermanentError{Err: explainServerCertError(err, server)}
 		}
 		if what, ok := certAlerts[alert]; ok {
-			return &PermanentError{Msg: fmt.Sprintf(
-				"the server %s rejected our certificate (%s): is --cert signed by the CA the server trusts (its --ca), valid, and made for a client?", server, what)}
+			return &PermanentError{Err: &CertRejectedError{Server: server, Alert: what}}
 		}
 		return &PermanentError{Msg: fmt.Sprintf("TLS handshake with %s failed (alert %d)", server, alert), Err: err}
 	}
@@ -81,26 +82,86 @@ func classifyDialError(err error, server string) error {
 	return err
 }
 
+// CertRejectedError: the server rejected our certificate with a TLS
+// alert. Returned (inside a PermanentError) by Client.Run.
+type CertRejectedError struct {
+	Server string
+	Alert  string // the alert's description, e.g. "unknown certificate authority"
+}
+
+// Error implements error.
+func (e *CertRejectedError) Error() string {
+	return fmt.Sprintf("the server %s rejected our certificate (%s): it must be signed by the CA the server trusts, valid now, and made for a client", e.Server, e.Alert)
+}
+
+// ServerCertProblem says what was wrong with a server's certificate.
+type ServerCertProblem int
+
+// The problems ServerCertError reports.
+const (
+	// ServerCertOther: it could not be verified for another reason.
+	ServerCertOther ServerCertProblem = iota
+	// ServerCertUnknownAuthority: not signed by the CA the client trusts.
+	ServerCertUnknownAuthority
+	// ServerCertWrongName: not valid for the name or address dialled.
+	ServerCertWrongName
+	// ServerCertInvalid: expired, not yet valid, or not for a server.
+	ServerCertInvalid
+)
+
+// ServerCertError: the client did not accept the server's certificate.
+// Returned (inside a PermanentError) by Client.Run.
+type ServerCertError struct {
+	Server  string
+	Problem ServerCertProblem
+	Detail  string // the verifier's words
+}
+
+// Error implements error.
+func (e *ServerCertError) Error() string {
+	switch e.Problem {
+	case ServerCertUnknownAuthority:
+		return fmt.Sprintf("the certificate of %s is not signed by our CA (%s)", e.Server, e.Detail)
+	case ServerCertWrongName:
+		return fmt.Sprintf("the certificate of %s is not valid for the dialled name (%s)", e.Server, e.Detail)
+	case ServerCertInvalid:
+		return fmt.Sprintf("the certificate of %s is not acceptable (%s)", e.Server, e.Detail)
+	}
+	return fmt.Sprintf("could not verify the certificate of %s: %s", e.Server, e.Detail)
+}
+
+// ModeMismatchError: the server runs in another mode than the client's
+// Mode. Returned (inside a PermanentError) by Client.Run.
+type ModeMismatchError struct {
+	Server device.Kind // the server's mode
+	Client device.Kind // what the client asked for
+}
+
+// Error implements error.
+func (e *ModeMismatchError) Error() string {
+	return fmt.Sprintf("the server runs in %s mode but the client is set to %s mode", e.Server, e.Client)
+}
+
 // explainServerCertError says why we did not accept the server's certificate.
-func explainServerCertError(err error, server string) string {
+func explainServerCertError(err error, server string) *ServerCertError {
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var ci x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &ua):
-		return fmt.Sprintf("the certificate of %s is not signed by our CA (x509: certificate signed by unknown authority): check --ca", server)
+		return &ServerCertError{server, ServerCertUnknownAuthority, "x509: certificate signed by unknown authority"}
 	case errors.As(err, &hn):
-		return fmt.Sprintf("the certificate of %s is not valid for that name (%v): dial a host it names, or set --server-name", server, hn)
+		return &ServerCertError{server, ServerCertWrongName, hn.Error()}
 	case errors.As(err, &ci):
-		return fmt.Sprintf("the certificate of %s is not acceptable (%v)", server, ci)
+		return &ServerCertError{server, ServerCertInvalid, ci.Error()}
 	}
 	// quic-go may flatten the error into a string; recognise the usual texts.
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "unknown authority"):
-		return fmt.Sprintf("the certificate of %s is not signed by our CA (x509: certificate signed by unknown authority): check --ca", server)
+		return &ServerCertError{server, ServerCertUnknownAuthority, "x509: certificate signed by unknown authority"}
 	case strings.Contains(s, "certificate is valid for"), strings.Contains(s, "doesn't contain any IP SANs"):
-		return fmt.Sprintf("the certificate of %s is not valid for the dialled name (%s): dial a host it names, or set --server-name", server, s)
+		return &ServerCertError{server, ServerCertWrongName, s}
 	}
-	return fmt.Sprintf("could not verify the certificate of %s: %s", server, s)
+	return &ServerCertError{server, ServerCertOther, s}
 }

@@ -57,29 +57,11 @@ type Server struct {
 // NewServer checks cfg and opens the UDP socket (so a port in use fails
 // before any device is touched). Call Serve to run it.
 func NewServer(cfg ServerConfig) (*Server, error) {
-	explicitMTU := cfg.MTU
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
-	if cfg.Mode != device.TUN && cfg.Mode != device.TAP {
-		return nil, errors.New("server: no mode")
-	}
-	if cfg.TLS == nil {
-		return nil, errors.New("server: no TLS config")
-	}
-	if cfg.PacketSize < MinPacketSize {
-		return nil, fmt.Errorf("packet size %d is below QUIC's minimum of %d", cfg.PacketSize, MinPacketSize)
-	}
 	mode := cfg.Mode
-	if mode == device.TUN && len(cfg.Networks) == 0 {
-		return nil, errors.New("a TUN server needs its own tunnel address (--ip), e.g. 10.77.0.1/24")
-	}
-	for _, p := range cfg.Pools {
-		if networkOf(cfg.Networks, p.Addr()) == (netip.Prefix{}) && mode == device.TUN {
-			return nil, fmt.Errorf("--pool %s is outside the server's networks (--ip): clients must get addresses the server can reach", p)
-		}
-	}
-	if max := TUNMTU(cfg.PacketSize); mode == device.TUN && explicitMTU > max {
-		return nil, fmt.Errorf("MTU %d is larger than a datagram can carry at packet size %d (at most %d)", cfg.MTU, cfg.PacketSize, max)
-	}
 	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -279,10 +261,10 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		return nil, fmt.Errorf("expected hello, got %q", hello.Type)
 	}
 	if hello.Version < 1 {
-		return refuse(codeVersion, "protocol version %d is not supported (this server speaks %d)", hello.Version, ProtocolVersion)
+		return refuse(CodeVersion, "protocol version %d is not supported (this server speaks %d)", hello.Version, ProtocolVersion)
 	}
 	if hello.Mode != "" && hello.Mode != s.mode.String() {
-		return refuse(codeModeMismatch, "the server runs in %s mode but the client asked for %s mode", s.mode, hello.Mode)
+		return refuse(CodeModeMismatch, "the server runs in %s mode but the client asked for %s mode", s.mode, hello.Mode)
 	}
 	ss := newSession(s, conn, id, log)
 	if hello.MTU > 0 && s.mode == device.TUN {
@@ -294,7 +276,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		if errors.As(err, &re) {
 			return refuse(re.Code, "%s", re.Message)
 		}
-		return refuse(codeNoAddress, "%v", err)
+		return refuse(CodeNoAddress, "%v", err)
 	}
 	ss.addrs = addrs
 	if err := s.register(ss); err != nil {
@@ -348,7 +330,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 			case s.mode == device.TAP:
 				out = append(out, netip.PrefixFrom(a, a.BitLen()))
 			default:
-				return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf(
+				return nil, &RemoteError{Code: CodeNoAddress, Message: fmt.Sprintf(
 					"the certificate address %s of %q is outside the server's networks (%s)", a, id.Name, fmtPrefixes(s.cfg.Networks))}
 			}
 			s.leases.Reserve(a)
@@ -359,7 +341,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 		return nil, nil // a bridged site needs no tunnel address
 	}
 	if len(s.cfg.Pools) == 0 {
-		return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf(
+		return nil, &RemoteError{Code: CodeNoAddress, Message: fmt.Sprintf(
 			"the certificate of %q carries no tunnel address and the server has no address pool to assign one from", id.Name)}
 	}
 	for _, p := range s.cfg.Pools {
@@ -368,7 +350,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 			return ok && owner.name != id.Name || s.isServerAddr(a)
 		})
 		if err != nil {
-			return nil, &RemoteError{Code: codeNoAddress, Message: fmt.Sprintf("no address for %q: %v", id.Name, err)}
+			return nil, &RemoteError{Code: CodeNoAddress, Message: fmt.Sprintf("no address for %q: %v", id.Name, err)}
 		}
 		bits := p.Bits()
 		if n := networkOf(s.cfg.Networks, a); n.IsValid() {
@@ -394,13 +376,13 @@ func (s *Server) register(ss *session) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return &RemoteError{Code: codeProtocol, Message: "server shutting down"}
+		return &RemoteError{Code: CodeProtocol, Message: "server shutting down"}
 	}
 	if s.mode == device.TUN {
 		for _, p := range ss.allowed() {
 			if owner, ok := s.routes.lookupExact(p); ok && owner.name != ss.name {
 				s.mu.Unlock()
-				return &RemoteError{Code: codeAddressInUse, Message: fmt.Sprintf(
+				return &RemoteError{Code: CodeAddressInUse, Message: fmt.Sprintf(
 					"%s of %q is already in use by %q", p, ss.name, owner.name)}
 			}
 		}

@@ -43,7 +43,7 @@ func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
 	uc, err := net.ListenUDP("udp", ua)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("listen on %s: address already in use: another process (maybe another quictun) holds the port; stop it or choose another --listen port", addr)
+			return nil, fmt.Errorf("listen on %s: %w: another process (maybe another quictun) holds the port; stop it or choose another port", addr, syscall.EADDRINUSE)
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
 			return nil, fmt.Errorf("listen on %s: no local interface has that address", addr)

@@ -115,7 +115,7 @@ func runConnect(c *cli.Context) error {
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
 	})
 	if err != nil {
-		return err
+		return advise(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -126,7 +126,7 @@ func runConnect(c *cli.Context) error {
 		waitBounded(cl.Wait, 5*time.Second)
 	}
 	if rerr != nil {
-		return rerr
+		return advise(rerr)
 	}
 	log.Info("client stopped", "counters", cl.Counters.Snapshot())
 	return nil

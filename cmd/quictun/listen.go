@@ -144,7 +144,7 @@ func runListen(c *cli.Context) error {
 		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
-		return err
+		return advise(err)
 	}
 	devAddrs := ips
 	if bridge != "" && len(ips) > 0 {
@@ -167,7 +167,7 @@ func runListen(c *cli.Context) error {
 	cleanupDevice(dev, undo, log)
 	waitBounded(srv.Wait, 5*time.Second)
 	if serr != nil {
-		return serr
+		return advise(serr)
 	}
 	log.Info("server stopped", "counters", srv.Counters.Snapshot())
 	return nil
