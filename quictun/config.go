@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/state"
 )
 
 // Defaults, filled in by ServerConfig.withDefaults and ClientConfig.withDefaults.
@@ -81,14 +82,14 @@ type ServerConfig struct {
 	TLS *tls.Config
 	// Listen is the UDP address to listen on, e.g. "0.0.0.0:4433". Required.
 	Listen string
-	// Networks are the server's own tunnel addresses with their prefix
-	// (its --ip). A client address from a certificate or the pool gets the
+	// Networks are the server's own tunnel addresses with their prefix.
+	// A client address from a certificate or the pool gets the
 	// prefix length of the network that contains it. TUN mode: required.
 	Networks []netip.Prefix
-	// Pools hand addresses to clients whose certificate has none (--pool).
+	// Pools hand addresses to clients whose certificate has none.
 	// Nil: such clients are refused.
 	Pools []netip.Prefix
-	// Routes are pushed to every client to install via its device (--route).
+	// Routes are pushed to every client to install via its device.
 	Routes []netip.Prefix
 	// MTU is the device MTU announced to clients (TUN). 0: TUNMTU(PacketSize).
 	// TAP mode always uses TAPMTU and splits frames that do not fit.
@@ -109,6 +110,13 @@ type ServerConfig struct {
 	// StatelessResetKey, when set, lets clients of a crashed and restarted
 	// server notice at once (derive it from the server's key). Nil: no resets.
 	StatelessResetKey *quic.StatelessResetKey
+	// Leases hands out pool addresses. Nil: a state.MemoryLeases.
+	Leases state.Leases
+	// Revocations, when set, is the set of revoked client certificates: a
+	// revoked client is refused after its handshake (resumed ones too),
+	// and when the set changes the sessions of clients revoked since are
+	// closed with CloseRevoked. Nil: nothing is revoked.
+	Revocations state.Revocations
 	// SessionsChanged, when set, is called with the number of clients
 	// connected each time it changes, outside the server's locks. Calls do
 	// not overlap, and the last one carries the current number. Nil: not
@@ -128,6 +136,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.QueueLen == 0 {
 		c.QueueLen = DefaultQueueLen
+	}
+	if c.Leases == nil {
+		c.Leases = state.NewMemoryLeases(0)
 	}
 	return c
 }

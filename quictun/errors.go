@@ -25,6 +25,9 @@ const (
 	CloseRefused quic.ApplicationErrorCode = 0x3
 	// CloseShutdown: the server is shutting down; clients should redial.
 	CloseShutdown quic.ApplicationErrorCode = 0x4
+	// CloseRevoked: the client's certificate is revoked; redialling with it
+	// cannot succeed.
+	CloseRevoked quic.ApplicationErrorCode = 0x5
 )
 
 // PermanentError is an error a redial cannot fix: the client gives up
@@ -47,6 +50,11 @@ func (e *PermanentError) Error() string {
 
 // Unwrap returns the underlying error, if any.
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// ErrRevoked is returned (inside a PermanentError) by Client.Run when the
+// server closed the connection because the client's certificate is
+// revoked.
+var ErrRevoked = errors.New("the server says our certificate is revoked: ask the administrator for a new one")
 
 // TLS alerts (RFC 8446) that say the server did not accept our certificate.
 var certAlerts = map[uint8]string{
@@ -76,8 +84,13 @@ func classifyDialError(err error, server string) error {
 		return &PermanentError{Msg: fmt.Sprintf("TLS handshake with %s failed (alert %d)", server, alert), Err: err}
 	}
 	var ae *quic.ApplicationError
-	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseRefused {
-		return &PermanentError{Msg: "server refused: " + ae.ErrorMessage}
+	if errors.As(err, &ae) && ae.Remote {
+		switch quic.ApplicationErrorCode(ae.ErrorCode) {
+		case CloseRefused:
+			return &PermanentError{Msg: "server refused: " + ae.ErrorMessage}
+		case CloseRevoked:
+			return &PermanentError{Err: ErrRevoked}
+		}
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/netip"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/state"
 )
 
 // controlTimeout bounds the control exchange after the handshake.
@@ -33,7 +35,7 @@ type Server struct {
 	routes *routeTable[*session] // TUN: tunnel addresses and client routes → session
 	macs   *macTable[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
-	leases Leases
+	leases state.Leases
 	frag   fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
@@ -69,7 +71,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		routes:     new(routeTable[*session]),
 		macs:       newMACTable[*session](0, 0),
 		local:      &session{name: "(local device)"},
-		leases:     newMemLeases(),
+		leases:     cfg.Leases,
 		icmp:       newRateLimiter(100, 200),
 		logRL:      newRateLimiter(1, 10),
 		sessions:   make(map[string]*session),
@@ -113,9 +115,10 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.readDevice()
 	go s.ageMACs()
+	go s.maintain()
 	for {
 		conn, err := s.ln.Accept(s.ctx)
 		if err != nil {
@@ -191,6 +194,50 @@ func (s *Server) ageMACs() {
 	}
 }
 
+// leaseRenewal is how often the server renews the pool leases of its
+// sessions.
+const leaseRenewal = time.Minute
+
+// maintain renews the sessions' leases and closes the sessions of clients
+// whose certificates are revoked, until the server stops.
+func (s *Server) maintain() {
+	defer s.wg.Done()
+	var changed <-chan struct{}
+	if s.cfg.Revocations != nil {
+		changed = s.cfg.Revocations.Changed()
+	}
+	t := time.NewTicker(leaseRenewal)
+	defer t.Stop()
+	var arr [64]*session
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			for _, ss := range s.readySessions(arr[:0], nil) {
+				for _, a := range ss.leased {
+					if err := s.leases.Renew(ss.name, a); err != nil {
+						ss.log.Warn("could not renew the client's address lease", "addr", a, "err", err)
+					}
+				}
+			}
+		case <-changed:
+			for _, ss := range s.readySessions(arr[:0], nil) {
+				certs := ss.conn.ConnectionState().TLS.PeerCertificates
+				if len(certs) > 0 && s.revoked(certs[0].SerialNumber) {
+					ss.log.Warn("closing the session of a revoked certificate", "serial", certs[0].SerialNumber.Text(16))
+					ss.conn.CloseWithError(CloseRevoked, "certificate revoked")
+				}
+			}
+		}
+	}
+}
+
+// revoked reports whether the certificate with this serial is revoked.
+func (s *Server) revoked(serial *big.Int) bool {
+	return s.cfg.Revocations != nil && s.cfg.Revocations.IsRevoked(serial)
+}
+
 // handle runs one client connection from handshake to close.
 func (s *Server) handle(conn *quic.Conn) {
 	remote := conn.RemoteAddr().String()
@@ -201,8 +248,14 @@ func (s *Server) handle(conn *quic.Conn) {
 	}
 	id, err := qcrypto.IdentityOf(certs[0])
 	if err != nil {
-		s.log.Warn("client certificate unusable", "remote", remote, "err", err)
+		s.log.Warn("client refused", "remote", remote, "reason", "certificate unusable", "err", err)
 		conn.CloseWithError(CloseRefused, "certificate unusable: "+err.Error())
+		return
+	}
+	if s.revoked(certs[0].SerialNumber) {
+		s.log.Warn("client refused", "peer", id.Name, "remote", remote, "reason", "certificate revoked",
+			"serial", certs[0].SerialNumber.Text(16), "fingerprint", id.Fingerprint)
+		conn.CloseWithError(CloseRevoked, "certificate revoked")
 		return
 	}
 	log := s.log.With("peer", id.Name, "remote", remote)
@@ -352,6 +405,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 		if err != nil {
 			return nil, &RemoteError{Code: CodeNoAddress, Message: fmt.Sprintf("no address for %q: %v", id.Name, err)}
 		}
+		ss.leased = append(ss.leased, a)
 		bits := p.Bits()
 		if n := networkOf(s.cfg.Networks, a); n.IsValid() {
 			bits = n.Bits()
@@ -422,6 +476,9 @@ func (s *Server) remove(ss *session) {
 	s.mu.Unlock()
 	s.sessionsChanged()
 	s.macs.removePort(ss)
+	for _, a := range ss.leased {
+		s.leases.Release(ss.name, a)
+	}
 	if ss.undoRoutes != nil {
 		if err := ss.undoRoutes(); err != nil {
 			ss.log.Warn("could not remove the client's routes", "err", err)
@@ -496,6 +553,8 @@ func closeReason(err error) string {
 			return "replaced by a newer connection"
 		case CloseShutdown:
 			return "server shutting down"
+		case CloseRevoked:
+			return "certificate revoked"
 		}
 		return fmt.Sprintf("closed by %s: %s", who, ae.ErrorMessage)
 	case errors.As(err, &ie):

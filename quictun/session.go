@@ -21,6 +21,7 @@ type session struct {
 	name   string
 	log    *slog.Logger
 	addrs  []netip.Prefix // assigned tunnel addresses
+	leased []netip.Addr   // those of addrs leased from a pool
 
 	// peerMTU is the largest packet (TUN) sent to this client in one piece:
 	// the smaller of what our datagrams carry and what the client asked for.

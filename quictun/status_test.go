@@ -2,12 +2,14 @@ package quictun
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/state"
 )
 
 // TestStatusWhileTrafficFlows reads Server.Sessions, Server.Status and
@@ -121,5 +123,38 @@ func TestClientStatusStates(t *testing.T) {
 	}
 	if st.LastError == "" {
 		t.Errorf("after the server closed the connection: state %v, no last error (%+v)", st.State, st)
+	}
+}
+
+// TestRevocationClosesSession revokes a connected client's certificate:
+// its session is closed at once with CloseRevoked, its client gives up
+// with ErrRevoked (its redial is refused), and the other client stays.
+func TestRevocationClosesSession(t *testing.T) {
+	rev := state.NewMemoryRevocations()
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks:    []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Revocations: rev,
+	})
+	c1 := startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	c2 := startClient(t, s, "client2", "ca", ClientConfig{}, true)
+	serial := s.session("client1").conn.ConnectionState().TLS.PeerCertificates[0].SerialNumber
+	rev.Revoke(serial)
+	select {
+	case err := <-c1.err:
+		if !errors.Is(err, ErrRevoked) {
+			t.Errorf("client1 Run = %v, want ErrRevoked", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("client1 still running 5 s after its certificate was revoked")
+	}
+	if ss := s.session("client1"); ss != nil && ss.ready.Load() {
+		t.Error("client1's session is still ready")
+	}
+	if ss := s.session("client2"); ss == nil || !ss.ready.Load() {
+		t.Fatal("client2's session went away with client1's revocation")
+	}
+	c2.peer.write(t, udp4("10.77.0.12", "10.77.0.1", []byte("c2 still up"), true))
+	if s.peer.next(5*time.Second, hasPayload([]byte("c2 still up"))) == nil {
+		t.Error("client2's packet did not arrive after client1 was revoked")
 	}
 }
