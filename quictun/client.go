@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
 )

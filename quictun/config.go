@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/state"

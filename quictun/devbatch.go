@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
 )

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
 )

@@ -1,7 +1,7 @@
 package quictun
 
 import (
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 )
 
 // inboundQueueLen is how many received datagrams wait for delivery. quic-go

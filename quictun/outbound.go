@@ -10,7 +10,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
 )

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	qcrypto "github.com/quictun/quictun/crypto"
 )

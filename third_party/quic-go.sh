@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # third_party/quic-go.sh — make third_party/quic-go: quic-go at the version
-# go.mod requires, cut down to the packages quictun builds, with
-# quic-go.patch applied. See third_party/README.md.
+# in quic-go.version, cut down to the packages quictun builds, with
+# quic-go.patch applied and its import paths rewritten to
+# github.com/quictun/quictun/third_party/quic-go, so that the copy is a
+# part of our module (no replace line: go install and go get work). See
+# third_party/README.md.
 #
 #   third_party/quic-go.sh           rewrite third_party/quic-go
 #   third_party/quic-go.sh --check   fail if third_party/quic-go is not
@@ -49,17 +52,19 @@ case "${1:-}" in
 	;;
 esac
 
-version=$(cd "$root" && go list -m -f '{{.Version}}' github.com/quic-go/quic-go)
+upstream=github.com/quic-go/quic-go
+fork=github.com/quictun/quictun/third_party/quic-go
+version=$(tr -d '[:space:]' <"$here/quic-go.version")
 if [ -z "$version" ]; then
-	echo "error: go.mod in $root does not require github.com/quic-go/quic-go" >&2
+	echo "error: $here/quic-go.version is empty: it holds the upstream version, e.g. v0.65.0" >&2
 	exit 1
 fi
-# The replace in go.mod hides the module from `go mod download` of the
-# build list; asking for the version itself fetches the upstream source.
-src=$(cd "$root" && go mod download -json "github.com/quic-go/quic-go@$version" |
+# Our go.mod does not require quic-go (the copy is part of our module);
+# asking for the version itself fetches the upstream source.
+src=$(cd "$root" && go mod download -json "$upstream@$version" |
 	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 if [ -z "$src" ] || [ ! -d "$src" ]; then
-	echo "error: could not download github.com/quic-go/quic-go@$version" >&2
+	echo "error: could not download $upstream@$version" >&2
 	exit 1
 fi
 
@@ -89,7 +94,7 @@ fi
 
 out=$work/quic-go
 mkdir -p "$out"
-cp "$src/LICENSE" "$src/go.mod" "$out/"
+cp "$src/LICENSE" "$out/"
 for p in "${pkgs[@]}"; do
 	mkdir -p "$out/$p"
 	for f in "$src/$p"/*.go; do
@@ -98,17 +103,23 @@ for p in "${pkgs[@]}"; do
 	done
 done
 apply_patch "$out"
-printf 'quic-go %s from %s with quic-go.patch applied, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
-	"$version" "https://github.com/quic-go/quic-go" >"$out/QUICTUN"
+# The path rewrite: every import path of quic-go's own packages (a quoted
+# string that is exactly the module path or one of its packages) names the
+# copy instead. Nothing else in the files changes; gofmt then re-sorts the
+# import blocks, as it would for any hand edit.
+find "$out" -name '*.go' -exec sed -i -E "s#\"$upstream(/[A-Za-z0-9_./-]*)?\"#\"$fork\\1\"#g" {} +
+gofmt -w "$out"
+printf 'quic-go %s from %s with quic-go.patch applied and its import paths\nrewritten to %s, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
+	"$version" "https://$upstream" "$fork" >"$out/QUICTUN"
 
 if [ "$mode" = check ]; then
 	if ! diff -r "$out" "$dest"; then
-		echo "error: third_party/quic-go differs from quic-go $version + quic-go.patch; run third_party/quic-go.sh" >&2
+		echo "error: third_party/quic-go differs from quic-go $version + quic-go.patch + the path rewrite; run third_party/quic-go.sh" >&2
 		exit 1
 	fi
-	echo "third_party/quic-go is quic-go $version + quic-go.patch"
+	echo "third_party/quic-go is quic-go $version + quic-go.patch + the path rewrite, nothing else"
 	exit 0
 fi
 rm -rf "$dest"
 cp -r "$out" "$dest"
-echo "wrote third_party/quic-go: quic-go $version + quic-go.patch"
+echo "wrote third_party/quic-go: quic-go $version + quic-go.patch + the path rewrite"

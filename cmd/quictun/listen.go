@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quic-go/quic-go"
+	"github.com/quictun/quictun/third_party/quic-go"
 	"github.com/urfave/cli/v2"
 
 	qcrypto "github.com/quictun/quictun/crypto"

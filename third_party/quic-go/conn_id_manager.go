@@ -5,10 +5,10 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/quic-go/quic-go/internal/protocol"
-	"github.com/quic-go/quic-go/internal/qerr"
-	"github.com/quic-go/quic-go/internal/utils"
-	"github.com/quic-go/quic-go/internal/wire"
+	"github.com/quictun/quictun/third_party/quic-go/internal/protocol"
+	"github.com/quictun/quictun/third_party/quic-go/internal/qerr"
+	"github.com/quictun/quictun/third_party/quic-go/internal/utils"
+	"github.com/quictun/quictun/third_party/quic-go/internal/wire"
 )
 
 type newConnID struct {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"sync"
 
-	"github.com/quic-go/quic-go/internal/utils"
-	"github.com/quic-go/quic-go/internal/utils/ringbuffer"
-	"github.com/quic-go/quic-go/internal/wire"
-	"github.com/quic-go/quic-go/qlog"
-	"github.com/quic-go/quic-go/qlogwriter"
+	"github.com/quictun/quictun/third_party/quic-go/internal/utils"
+	"github.com/quictun/quictun/third_party/quic-go/internal/utils/ringbuffer"
+	"github.com/quictun/quictun/third_party/quic-go/internal/wire"
+	"github.com/quictun/quictun/third_party/quic-go/qlog"
+	"github.com/quictun/quictun/third_party/quic-go/qlogwriter"
 )
 
 const (

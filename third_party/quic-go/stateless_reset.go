@@ -7,7 +7,7 @@ import (
 	"hash"
 	"sync"
 
-	"github.com/quic-go/quic-go/internal/protocol"
+	"github.com/quictun/quictun/third_party/quic-go/internal/protocol"
 )
 
 type statelessResetter struct {

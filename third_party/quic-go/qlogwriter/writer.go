@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quic-go/quic-go/qlogwriter/jsontext"
+	"github.com/quictun/quictun/third_party/quic-go/qlogwriter/jsontext"
 )
 
 // Trace represents a qlog trace that can have multiple event producers.

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/quic-go/quic-go/internal/protocol"
-	"github.com/quic-go/quic-go/quicvarint"
+	"github.com/quictun/quictun/third_party/quic-go/internal/protocol"
+	"github.com/quictun/quictun/third_party/quic-go/quicvarint"
 )
 
 // ParseConnectionID parses the destination connection ID of a packet.

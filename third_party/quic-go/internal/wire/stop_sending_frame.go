@@ -1,9 +1,9 @@
 package wire
 
 import (
-	"github.com/quic-go/quic-go/internal/protocol"
-	"github.com/quic-go/quic-go/internal/qerr"
-	"github.com/quic-go/quic-go/quicvarint"
+	"github.com/quictun/quictun/third_party/quic-go/internal/protocol"
+	"github.com/quictun/quictun/third_party/quic-go/internal/qerr"
+	"github.com/quictun/quictun/third_party/quic-go/quicvarint"
 )
 
 // A StopSendingFrame is a STOP_SENDING frame
