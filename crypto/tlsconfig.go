@@ -93,9 +93,14 @@ func ClientTLSConfig(cert tls.Certificate, ca *x509.CertPool, serverName string)
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		NextProtos:         []string{ALPN},
-		Certificates:       []tls.Certificate{cert},
 		RootCAs:            ca,
 		ServerName:         serverName,
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+		// Always present the configured chain: with Certificates, crypto/tls
+		// sends none when the chain does not match the CAs the server
+		// names, and the user reads "certificate required" although a
+		// certificate was given, while the server cannot say which one it
+		// refused.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil },
 	}
 }

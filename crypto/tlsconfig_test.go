@@ -90,7 +90,7 @@ func TestHandshake(t *testing.T) {
 		{name: "good client", client: "client1", serverName: "localhost"},
 		{name: "good client dialling the IP", client: "client2", serverName: "127.0.0.1"},
 		{name: "client without tunnel address", client: "nopool", serverName: "quictun-server"},
-		{name: "client of another CA", client: "other-client", serverName: "localhost", wantErr: "certificate required"},
+		{name: "client of another CA", client: "other-client", serverName: "localhost", wantErr: "unknown authority"},
 		{name: "client of another CA, sent anyway", client: "other-client", serverName: "localhost", sendAnyway: true,
 			wantErr: "certificate signed by unknown authority"},
 		{name: "server name not in the certificate", client: "client1", serverName: "vpn.example.com", wantErr: "not vpn.example.com"},
@@ -149,8 +149,12 @@ func TestTLSConfigs(t *testing.T) {
 	}
 	c := ClientTLSConfig(testPair(t, "client1"), ca, "")
 	if c.MinVersion != tls.VersionTLS13 || c.RootCAs != ca || c.ServerName != "" || c.ClientSessionCache == nil ||
-		len(c.NextProtos) != 1 || c.NextProtos[0] != ALPN || len(c.Certificates) != 1 {
+		len(c.NextProtos) != 1 || c.NextProtos[0] != ALPN || c.GetClientCertificate == nil {
 		t.Errorf("client config %+v", c)
+	}
+	// The chain is presented whatever CAs the server asks for.
+	if got, err := c.GetClientCertificate(&tls.CertificateRequestInfo{}); err != nil || got == nil || len(got.Certificate) == 0 {
+		t.Errorf("GetClientCertificate = %v, %v; want the client's certificate", got, err)
 	}
 }
 

@@ -85,7 +85,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.udp = udp
 	s.tr = &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
-	ln, err := s.tr.Listen(cfg.TLS, qc)
+	ln, err := s.tr.Listen(logRefusals(cfg.TLS, s.log, newRateLimiter(10, 20)), qc)
 	if err != nil {
 		udp.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -345,22 +346,44 @@ func TestTunnelPoolStable(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func TestTunnelRefusals(t *testing.T) {
+	var logs syncBuffer
 	s := startServer(t, device.TUN, ServerConfig{
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24")},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	tests := []struct {
 		name, cert, ca string
 		cfg            ClientConfig
 		want           string
+		logged         string // what the server logs about it ("": nothing, the client refused the server)
 	}{
-		{"client of another CA", "other-client", "ca", ClientConfig{}, "rejected our certificate"},
-		{"client trusting another CA", "client1", "other-ca", ClientConfig{}, "not signed by our CA"},
-		{"mode mismatch", "client1", "ca", ClientConfig{Mode: device.TAP}, "tun mode"},
-		{"no address and no pool", "nopool", "ca", ClientConfig{}, "no tunnel address"},
+		{"client of another CA", "other-client", "ca", ClientConfig{}, "rejected our certificate", `client refused" remote=127.0.0.1:`},
+		{"client trusting another CA", "client1", "other-ca", ClientConfig{}, "not signed by our CA", ""},
+		{"mode mismatch", "client1", "ca", ClientConfig{Mode: device.TAP}, "tun mode", `client refused" peer=client1 remote=127.0.0.1:`},
+		{"no address and no pool", "nopool", "ca", ClientConfig{}, "no tunnel address", `client refused" peer=nopool remote=127.0.0.1:`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := len(logs.String())
 			c := startClient(t, s, tt.cert, tt.ca, tt.cfg, false)
 			select {
 			case err := <-c.err:
@@ -373,6 +396,15 @@ func TestTunnelRefusals(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("client did not give up within 10s")
+			}
+			if tt.logged == "" {
+				return
+			}
+			for i := 0; i < 100 && !strings.Contains(logs.String()[before:], tt.logged); i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := logs.String()[before:]; !strings.Contains(got, tt.logged) {
+				t.Errorf("the server logged %q, want a line with %q", got, tt.logged)
 			}
 		})
 	}
