@@ -37,13 +37,13 @@ Certificates made with OpenSSL or easy-rsa work too: see docs/CERTIFICATES.md.`,
 
 // dirFlag is the --dir flag shared by cert ca and cert issue.
 func dirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "dir", Value: "pki", EnvVars: env("dir"),
+	return &cli.StringFlag{Name: "dir", Value: "pki", EnvVars: certEnv("dir"),
 		Usage: "directory of the CA and certificates (made, mode 0700, if missing)"}
 }
 
 // forceFlag is the --force flag shared by cert ca and cert issue.
 func forceFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "force", EnvVars: env("force"),
+	return &cli.BoolFlag{Name: "force", EnvVars: certEnv("force"),
 		Usage: "overwrite existing certificate and key files"}
 }
 
@@ -61,9 +61,9 @@ the server's and the clients' certificates. Give ca.crt to the server and to
 every client (--ca); keep ca.key secret and offline if you can.`,
 		Flags: []cli.Flag{
 			dirFlag(),
-			&cli.StringFlag{Name: "name", Value: qcrypto.DefaultCAName, EnvVars: env("name"),
+			&cli.StringFlag{Name: "name", Value: qcrypto.DefaultCAName, EnvVars: certEnv("name"),
 				Usage: "the CA's subject common name, shown in every certificate it signs"},
-			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultCADays, EnvVars: env("days"),
+			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultCADays, EnvVars: certEnv("days"),
 				Usage: "how many days the CA is valid; certificates it signs end no later"},
 			forceFlag(),
 		},
@@ -123,17 +123,17 @@ Examples:
   quictun cert issue --dir pki --name office --ip 10.77.0.20/24 --route 192.168.50.0/24`,
 		Flags: []cli.Flag{
 			dirFlag(),
-			&cli.StringFlag{Name: "name", EnvVars: env("name"),
+			&cli.StringFlag{Name: "name", EnvVars: certEnv("name"),
 				Usage: "identity of the peer (subject common name); files are <dir>/<name>.crt and .key (required)"},
-			&cli.BoolFlag{Name: "server", EnvVars: env("server"),
+			&cli.BoolFlag{Name: "server", EnvVars: certEnv("server"),
 				Usage: "make a server certificate (needs --host); without it, a client certificate"},
-			&cli.StringSliceFlag{Name: "host", EnvVars: env("host"),
+			&cli.StringSliceFlag{Name: "host", EnvVars: certEnv("host"),
 				Usage: "`HOST` (IP or DNS name) that clients dial, for --server; repeat for several"},
-			&cli.StringSliceFlag{Name: "ip", EnvVars: env("ip"),
+			&cli.StringSliceFlag{Name: "ip", EnvVars: certEnv("ip"),
 				Usage: "client tunnel address `ADDR/LEN`, e.g. 10.77.0.11/24 or fd77::11/64; only the address is stored, the length comes from the server's network; repeat for several"},
-			&cli.StringSliceFlag{Name: "route", EnvVars: env("route"),
+			&cli.StringSliceFlag{Name: "route", EnvVars: certEnv("route"),
 				Usage: "client: network `NET/LEN` behind this client that the server routes to it, e.g. 192.168.50.0/24; repeat for several"},
-			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultLeafDays, EnvVars: env("days"),
+			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultLeafDays, EnvVars: certEnv("days"),
 				Usage: "how many days the certificate is valid (at most until the CA expires)"},
 			forceFlag(),
 		},

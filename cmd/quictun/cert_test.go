@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/urfave/cli/v2"
+
 	qcrypto "github.com/quictun/quictun/crypto"
 )
 
@@ -199,17 +201,70 @@ func TestCertCommands(t *testing.T) {
 	})
 }
 
+// TestCertEnvVars: the cert commands read QUICTUN_CERT_<FLAG>, and only
+// those.
 func TestCertEnvVars(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "envpki")
-	t.Setenv("QUICTUN_DIR", dir)
-	t.Setenv("QUICTUN_NAME", "Env CA")
+	t.Setenv("QUICTUN_CERT_DIR", dir)
+	t.Setenv("QUICTUN_CERT_NAME", "Env CA")
+	t.Setenv("QUICTUN_DIR", filepath.Join(t.TempDir(), "not-this-one"))
+	t.Setenv("QUICTUN_NAME", "Not This CA")
 	mustRunCert(t, "ca")
 	certs, err := qcrypto.LoadCertificates(filepath.Join(dir, "ca.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cn := certs[0].Subject.CommonName; cn != "Env CA" {
-		t.Errorf("CA from QUICTUN_NAME has CN %q, want %q", cn, "Env CA")
+		t.Errorf("CA from QUICTUN_CERT_NAME has CN %q, want %q", cn, "Env CA")
+	}
+}
+
+// TestCertIgnoresTunnelEnv: the variables of listen and connect on the same
+// host never reach a certificate. A server's QUICTUN_IP once went into every
+// client certificate issued beside it, and a client's QUICTUN_SERVER made
+// cert issue fail to parse it as --server's bool.
+func TestCertIgnoresTunnelEnv(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	mustRunCert(t, "ca", "--dir", dir)
+	t.Setenv("QUICTUN_IP", "10.77.0.1/24")
+	t.Setenv("QUICTUN_SERVER", "host:4433")
+	t.Setenv("QUICTUN_ROUTE", "192.168.10.0/24")
+	mustRunCert(t, "issue", "--dir", dir, "--name", "phone2")
+	pair, err := qcrypto.LoadKeyPair(filepath.Join(dir, "phone2.crt"), filepath.Join(dir, "phone2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := qcrypto.IdentityOf(pair.Leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pair.Leaf.IPAddresses) != 0 || len(id.Addrs) != 0 || len(id.Routes) != 0 {
+		t.Errorf("phone2 issued with QUICTUN_IP and QUICTUN_ROUTE set holds addresses %v, routes %v; want none", id.Addrs, id.Routes)
+	}
+	if slices.Contains(pair.Leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		t.Error("phone2 issued with QUICTUN_SERVER set is a server certificate")
+	}
+
+	// No variable of listen or connect is one a cert command reads.
+	tunnel := map[string]string{}
+	for _, cmd := range []*cli.Command{listenCommand(), connectCommand()} {
+		for _, f := range cmd.Flags {
+			for _, e := range f.(cli.DocGenerationFlag).GetEnvVars() {
+				tunnel[e] = cmd.Name
+			}
+		}
+	}
+	for _, cmd := range certCommand().Subcommands {
+		for _, f := range cmd.Flags {
+			for _, e := range f.(cli.DocGenerationFlag).GetEnvVars() {
+				if !strings.HasPrefix(e, "QUICTUN_CERT_") {
+					t.Errorf("cert %s --%s reads %s, want QUICTUN_CERT_…", cmd.Name, f.Names()[0], e)
+				}
+				if c, ok := tunnel[e]; ok {
+					t.Errorf("cert %s --%s reads %s, which is %s's", cmd.Name, f.Names()[0], e, c)
+				}
+			}
+		}
 	}
 }
 
@@ -219,9 +274,9 @@ func TestCertHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--help"}, []string{"ca", "issue", "show", "private CA", "docs/CERTIFICATES.md"}},
-		{[]string{"ca", "--help"}, []string{"--dir", "--name", "--days", "--force", "QUICTUN_DIR"}},
+		{[]string{"ca", "--help"}, []string{"--dir", "--name", "--days", "--force", "QUICTUN_CERT_DIR"}},
 		{[]string{"issue", "--help"}, []string{"--server", "--host", "--ip", "--route", "--days", "--force",
-			"prefix length", "--pool", "routed", "QUICTUN_IP"}},
+			"prefix length", "--pool", "routed", "QUICTUN_CERT_IP"}},
 		{[]string{"show", "--help"}, []string{"FILE.crt", "fingerprint"}},
 	}
 	for _, tt := range tests {

@@ -12,10 +12,21 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// env returns the environment variable that can set flag name:
-// QUICTUN_<NAME> with dashes turned into underscores.
-func env(name string) []string {
-	b := []byte("QUICTUN_")
+// env returns the environment variable that can set flag name of listen,
+// connect or the global flags: QUICTUN_<NAME> with dashes turned into
+// underscores.
+func env(name string) []string { return envVar("QUICTUN_", name) }
+
+// certEnv returns the environment variable that can set flag name of the
+// cert commands: QUICTUN_CERT_<NAME>. A namespace of their own keeps the
+// variables of a server or client (QUICTUN_IP, QUICTUN_SERVER) out of the
+// certificates issued on the same host.
+func certEnv(name string) []string { return envVar("QUICTUN_CERT_", name) }
+
+// envVar returns prefix followed by flag name in upper case, dashes as
+// underscores.
+func envVar(prefix, name string) []string {
+	b := []byte(prefix)
 	for _, c := range []byte(name) {
 		switch {
 		case c == '-':
@@ -33,8 +44,11 @@ func newApp() *cli.App {
 		Name:  "quictun",
 		Usage: "a VPN over QUIC datagrams: TUN or TAP, mutual TLS with a private CA",
 		Description: `quictun joins a TUN (IP) or TAP (Ethernet) device to QUIC DATAGRAM frames.
-Every flag can also be set by an environment variable QUICTUN_<FLAG>
-(upper case, dashes as underscores), e.g. QUICTUN_CERT=pki/laptop.crt.
+The flags of listen and connect, and the global flags, can also be set by an
+environment variable QUICTUN_<FLAG> (upper case, dashes as underscores), e.g.
+QUICTUN_CERT=pki/laptop.crt. The flags of the cert commands read
+QUICTUN_CERT_<FLAG> instead, e.g. QUICTUN_CERT_DIR=pki, so that a server's
+QUICTUN_IP never ends up in a client's certificate.
 
 A quick start:
   quictun cert ca    --dir pki
