@@ -32,6 +32,7 @@ overwritten without --force. Keep ca.key off the VPN server if you can: the
 server needs only ca.crt, server.crt and server.key.
 Certificates made with OpenSSL or easy-rsa work too: see docs/CERTIFICATES.md.`,
 		Subcommands: []*cli.Command{certCACommand(), certIssueCommand(), certShowCommand()},
+		Action:      unknownCommand(cli.ShowSubcommandHelp),
 	}
 }
 
@@ -45,11 +46,6 @@ func dirFlag() cli.Flag {
 func forceFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "force", EnvVars: certEnv("force"),
 		Usage: "overwrite existing certificate and key files"}
-}
-
-// onUsageError makes flag-parsing errors exit with status 2.
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageError{err}
 }
 
 func certCACommand() *cli.Command {
@@ -67,8 +63,7 @@ every client (--ca); keep ca.key secret and offline if you can.`,
 				Usage: "how many days the CA is valid; certificates it signs end no later"},
 			forceFlag(),
 		},
-		OnUsageError: onUsageError,
-		Action:       certCA,
+		Action: certCA,
 	}
 }
 
@@ -137,8 +132,7 @@ Examples:
 				Usage: "how many days the certificate is valid (at most until the CA expires)"},
 			forceFlag(),
 		},
-		OnUsageError: onUsageError,
-		Action:       certIssue,
+		Action: certIssue,
 	}
 }
 
@@ -325,8 +319,7 @@ func certShowCommand() *cli.Command {
 		Description: `Reads PEM certificate files (a chain shows every certificate, leaf first),
 made by quictun or by OpenSSL/easy-rsa, and prints what quictun reads from
 them. The SHA-256 fingerprint is the one the server logs for a client.`,
-		OnUsageError: onUsageError,
-		Action:       certShow,
+		Action: certShow,
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 
 func connectCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "server", Required: true, EnvVars: env("server"),
-			Usage: "the server's host:port, e.g. vpn.example.com:4433"},
+		&cli.StringFlag{Name: "server", EnvVars: env("server"),
+			Usage: "the server's host:port, e.g. vpn.example.com:4433; required"},
 		&cli.StringFlag{Name: "server-name", EnvVars: env("server-name"),
 			Usage: "name to expect in the server's certificate (default: the host of --server)"},
 		&cli.StringFlag{Name: "mode", EnvVars: env("mode"),
@@ -43,6 +43,7 @@ packets. When the connection is lost it keeps its device and redials. It
 exits non-zero only for errors a retry cannot fix (certificates, bad files,
 a refused mode), with a message that says what to do.`,
 		Flags:  flags,
+		Before: checkUsage("server", "cert", "key", "ca"),
 		Action: runConnect,
 	}
 }

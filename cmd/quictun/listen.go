@@ -21,12 +21,12 @@ import (
 // tlsFlags are the certificate flags of listen and connect.
 func tlsFlags(whose string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "cert", Required: true, EnvVars: env("cert"),
-			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa)"},
-		&cli.StringFlag{Name: "key", Required: true, EnvVars: env("key"),
-			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted)"},
-		&cli.StringFlag{Name: "ca", Required: true, EnvVars: env("ca"),
-			Usage: "PEM certificate of the CA that signed the peers' certificates"},
+		&cli.StringFlag{Name: "cert", EnvVars: env("cert"),
+			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa); required"},
+		&cli.StringFlag{Name: "key", EnvVars: env("key"),
+			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted); required"},
+		&cli.StringFlag{Name: "ca", EnvVars: env("ca"),
+			Usage: "PEM certificate of the CA that signed the peers' certificates; required"},
 	}
 }
 
@@ -74,6 +74,7 @@ and packets whose source is not the sending client's are dropped. In tap mode
 the server is a learning switch between its device (usually in a bridge with
 the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 		Flags:  flags,
+		Before: checkUsage("cert", "key", "ca"),
 		Action: runListen,
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,21 +37,4 @@ func setupLogging(c *cli.Context) error {
 	}
 	slog.SetDefault(slog.New(h))
 	return nil
-}
-
-// usageError marks an error in the command line or in the files it names:
-// retrying cannot fix it. It exits with status 2.
-type usageError struct{ error }
-
-// Unwrap returns the underlying error.
-func (e usageError) Unwrap() error { return e.error }
-
-// exitCode maps an error returned by a command to the process exit status:
-// 2 for bad input (flags, files), 1 for everything else.
-func exitCode(err error) int {
-	var u usageError
-	if errors.As(err, &u) {
-		return 2
-	}
-	return 1
 }

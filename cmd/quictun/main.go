@@ -64,8 +64,13 @@ A quick start:
 			return startProfile(c)
 		},
 		After:           stopProfile,
-		Commands:        []*cli.Command{listenCommand(), connectCommand(), certCommand()},
+		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand()}),
+		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
+		// Errors are returned, never exited on inside Run: main prints
+		// them and picks the status (exitCode).
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
 
