@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -118,7 +114,7 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := runContext(log)
 	defer stop()
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)

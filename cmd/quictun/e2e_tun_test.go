@@ -41,6 +41,26 @@ func TestE2ETUN(t *testing.T) {
 	l.WaitPing(c1NS, "10.77.0.1", nsPingTimeout)
 	l.WaitPing(c2NS, "10.77.0.1", nsPingTimeout)
 
+	t.Run("SIGHUP keeps the tunnel", func(t *testing.T) {
+		// Until there is a configuration file to reload, SIGHUP is logged
+		// and ignored: its default action would kill the process and leave
+		// the device and routes behind.
+		for _, p := range []*nsProc{srv, c1} {
+			if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			if !p.WaitOutput("SIGHUP received", 5*time.Second) {
+				t.Errorf("%s logged nothing for SIGHUP:\n%s", p.name, p.Dump())
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, p := range []*nsProc{srv, c1} {
+			if p.Exited() {
+				t.Fatalf("%s exited on SIGHUP:\n%s", p.name, p.Dump())
+			}
+		}
+		l.WaitPing(c1NS, "10.77.0.1", nsPingTimeout)
+	})
 	t.Run("low latency", func(t *testing.T) {
 		// --low-latency (the default) re-executes quictun, same PID, with
 		// GODEBUG keeping the runtime monitor awake; client2 opted out.

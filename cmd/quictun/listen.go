@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/quictun/quictun/third_party/quic-go"
@@ -162,7 +158,7 @@ func runListen(c *cli.Context) error {
 		srv.Close()
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := runContext(log)
 	defer stop()
 	serr := srv.Serve(ctx, dev)
 	cleanupDevice(dev, undo, log)
