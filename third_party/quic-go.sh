@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # third_party/quic-go.sh — make third_party/quic-go: quic-go at the version
-# in quic-go.version, cut down to the packages quictun builds, with
-# quic-go.patch applied and its import paths rewritten to
-# github.com/quictun/quictun/third_party/quic-go, so that the copy is a
-# part of our module (no replace line: go install and go get work). See
+# set below, cut down to the packages quictun builds, with quic-go.patch applied and its
+# imports rewritten to the copy's own path inside this module. See
 # third_party/README.md.
 #
 #   third_party/quic-go.sh           rewrite third_party/quic-go
@@ -11,13 +9,25 @@
 #                                    exactly what the first form would write
 #   third_party/quic-go.sh --test    run quic-go's own tests of the patched
 #                                    packages (and its datagram integration
-#                                    tests) on the whole patched module
+#                                    tests) on the whole patched module,
+#                                    under quic-go's own import path
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 dest=$here/quic-go
 patchfile=$here/quic-go.patch
+
+# The one place the version lives: go.mod no longer names quic-go. sum is
+# the go.sum hash of that version's module zip; the module cache's copy must
+# have it, so the copy starts from the code upstream published.
+version=v0.65.0
+sum=h1:BJQSjdTvLPLmWtaCupUphRbgxgpZhdO/GMpr9Eoe3B4=
+upstream=github.com/quic-go/quic-go
+# The copy's import path: a package of this module, so `go install
+# github.com/quictun/quictun/cmd/quictun@latest` and modules that import
+# quictun build the patched code with no replace line.
+path=github.com/quictun/quictun/third_party/quic-go
 
 # The packages of quic-go that quictun's build uses (go list -deps ./... in
 # the repository). A newer quic-go that imports another one fails to build
@@ -52,24 +62,21 @@ case "${1:-}" in
 	;;
 esac
 
-upstream=github.com/quic-go/quic-go
-fork=github.com/quictun/quictun/third_party/quic-go
-version=$(tr -d '[:space:]' <"$here/quic-go.version")
-if [ -z "$version" ]; then
-	echo "error: $here/quic-go.version is empty: it holds the upstream version, e.g. v0.65.0" >&2
-	exit 1
-fi
-# Our go.mod does not require quic-go (the copy is part of our module);
-# asking for the version itself fetches the upstream source.
-src=$(cd "$root" && go mod download -json "$upstream@$version" |
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+work=$(mktemp -d)
+trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+
+# Outside any module, so that go.mod and go.sum stay as they are.
+info=$(cd "$work" && go mod download -json "$upstream@$version")
+src=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+got=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')
 if [ -z "$src" ] || [ ! -d "$src" ]; then
 	echo "error: could not download $upstream@$version" >&2
 	exit 1
 fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [ "$got" != "$sum" ]; then
+	echo "error: $upstream@$version in the module cache has sum $got, not $sum" >&2
+	exit 1
+fi
 
 # apply_patch DIR: make DIR writable and apply quic-go.patch in it, or exit.
 apply_patch() {
@@ -78,6 +85,29 @@ apply_patch() {
 		echo "error: quic-go.patch does not apply to quic-go $version; port it by hand (third_party/README.md)" >&2
 		exit 1
 	fi
+}
+
+# rewrite_imports DIR: in every .go file under DIR, change the import paths
+# $upstream and $upstream/... to $path and $path/..., in import
+# declarations only (comments, URLs and strings keep the upstream name).
+rewrite_imports() {
+	find "$1" -name '*.go' | LC_ALL=C sort | while read -r f; do
+		awk -v from="\"$upstream" -v to="\"$path" '
+			function rewrite(line,    i, c) {
+				i = index(line, from)
+				if (i == 0) return line
+				c = substr(line, i + length(from), 1)
+				if (c != "\"" && c != "/") return line
+				return substr(line, 1, i - 1) to substr(line, i + length(from))
+			}
+			/^import \($/ { block = 1; print; next }
+			block && /^\)$/ { block = 0; print; next }
+			block { print rewrite($0); next }
+			/^import / { print rewrite($0); next }
+			{ print }
+		' "$f" >"$f.new"
+		mv "$f.new" "$f"
+	done
 }
 
 if [ "$mode" = test ]; then
@@ -103,23 +133,18 @@ for p in "${pkgs[@]}"; do
 	done
 done
 apply_patch "$out"
-# The path rewrite: every import path of quic-go's own packages (a quoted
-# string that is exactly the module path or one of its packages) names the
-# copy instead. Nothing else in the files changes; gofmt then re-sorts the
-# import blocks, as it would for any hand edit.
-find "$out" -name '*.go' -exec sed -i -E "s#\"$upstream(/[A-Za-z0-9_./-]*)?\"#\"$fork\\1\"#g" {} +
-gofmt -w "$out"
-printf 'quic-go %s from %s with quic-go.patch applied and its import paths\nrewritten to %s, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
-	"$version" "https://$upstream" "$fork" >"$out/QUICTUN"
+rewrite_imports "$out"
+printf 'quic-go %s from %s with quic-go.patch applied and its imports\nrewritten to %s, by third_party/quic-go.sh.\nDo not edit: change quic-go.patch and run the script.\n' \
+	"$version" "https://$upstream" "$path" >"$out/QUICTUN"
 
 if [ "$mode" = check ]; then
 	if ! diff -r "$out" "$dest"; then
-		echo "error: third_party/quic-go differs from quic-go $version + quic-go.patch + the path rewrite; run third_party/quic-go.sh" >&2
+		echo "error: third_party/quic-go differs from quic-go $version + quic-go.patch + the import rewrite; run third_party/quic-go.sh" >&2
 		exit 1
 	fi
-	echo "third_party/quic-go is quic-go $version + quic-go.patch + the path rewrite, nothing else"
+	echo "third_party/quic-go is quic-go $version + quic-go.patch + the import rewrite"
 	exit 0
 fi
 rm -rf "$dest"
 cp -r "$out" "$dest"
-echo "wrote third_party/quic-go: quic-go $version + quic-go.patch + the path rewrite"
+echo "wrote third_party/quic-go: quic-go $version + quic-go.patch + the import rewrite"
