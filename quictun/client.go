@@ -373,18 +373,8 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 // inboundLoop writes the packets the server sends into the device until
 // the connection ends, up to a device batch per Write.
 func (c *Client) inboundLoop(conn *quic.Conn, gate *rxGate) {
-	reasm := newReassembler(0, 0)
-	reasm.counters = &c.Counters
-	b := newDevBatch(c.dev, max(c.assigned.MTU, TAPMTU+22), c.log, c.logRL)
-	b.drain(startInbound(conn, gate, &c.Counters), func(dg []byte) {
-		pkt, ok := decodeDatagram(dg, reasm, &c.Counters)
-		if !ok {
-			return
-		}
-		c.RxPackets.Add(1)
-		c.RxBytes.Add(uint64(len(pkt)))
-		b.add(pkt, &c.Counters)
-	}, &c.Counters)
+	in := newInboundPath(c.dev, maxHubPacket(c.assigned.MTU), &c.Counters, c.log, c.logRL)
+	in.run(conn, gate, func(pkt []byte) { in.out.add(pkt, &c.Counters) })
 }
 
 // readDevice sends what the device reads to the server over the current
@@ -393,7 +383,7 @@ func (c *Client) inboundLoop(conn *quic.Conn, gate *rxGate) {
 func (c *Client) readDevice() {
 	defer c.wg.Done()
 	batch := max(c.dev.BatchSize(), 1)
-	size := headroom + max(c.assigned.MTU, TAPMTU+22)
+	size := headroom + maxHubPacket(c.assigned.MTU)
 	bufs := make([][]byte, batch)
 	sizes := make([]int, batch)
 	for i := range bufs {
@@ -404,6 +394,7 @@ func (c *Client) readDevice() {
 		scratch[i] = make([]byte, c.maxDatagram)
 	}
 	icmpBuf := make([]byte, 1280)
+	one := make([][]byte, 1)
 	tap := c.dev.Kind() == device.TAP
 	mss := tapMSS(c.cfg.PacketSize)
 	devDrops := newDeviceDrops(c.dev)
@@ -425,36 +416,13 @@ func (c *Client) readDevice() {
 			pkt := bufs[i][headroom : headroom+sizes[i]]
 			if tap {
 				clampMSSFrame(pkt, mss)
-			} else if len(pkt) > c.maxDatagram-packetHeaderLen {
-				if info, ok := parseIP(pkt); ok && mustNotSplit(info, c.maxDatagram-packetHeaderLen) {
-					c.answerTooBig(pkt, icmpBuf)
-					continue
+			} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
+				if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
+					writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)
 				}
+				continue
 			}
 			_ = sendPacket(conn, bufs[i][headroom-packetHeaderLen:headroom+sizes[i]], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
-		}
-	}
-}
-
-// answerTooBig drops pkt and writes an ICMP "too big" for it into the
-// device (rate-limited, as on the server: see Server.tooBig).
-func (c *Client) answerTooBig(pkt, out []byte) {
-	if !c.icmp.allow(time.Now()) {
-		c.Drop(DropTooBigUnanswered)
-		return
-	}
-	n, ok := buildTooBig(out, pkt, c.maxDatagram-packetHeaderLen)
-	if !ok {
-		c.Drop(DropTooBigUnanswered)
-		return
-	}
-	c.TooBig.Add(1)
-	var bufs [1][]byte
-	bufs[0] = out[:n]
-	if _, err := c.dev.Write(bufs[:], 0); err != nil {
-		c.Drop(DropDeviceError)
-		if c.logRL.allow(time.Now()) {
-			c.log.Warn("device write failed", "device", c.dev.Name(), "err", err)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func benchHub(b testing.TB, mode device.Kind) (*Server, *session) {
 		icmp:       newRateLimiter(100, 200),
 		logRL:      newRateLimiter(1, 10),
 		sessions:   make(map[string]*session),
-		bufs:       newBufPool(TAPMTU + 22),
+		bufs:       newBufPool(maxFrameLen),
 		devScratch: make([][]byte, 1),
 	}
 	s.log = s.cfg.Logger

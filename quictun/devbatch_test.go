@@ -86,7 +86,7 @@ func TestDevBatchNoAlloc(t *testing.T) {
 	for _, kind := range []device.Kind{device.TUN, device.TAP} {
 		dev := &recordDevice{discardDevice: *newDiscard(kind), batch: 8, discard: true}
 		var c Counters
-		b := newDevBatch(dev, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
+		b := newDevBatch(dev, maxFrameLen, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
 		pkt := make([]byte, 1400)
 		for i := 0; i < 8; i++ { // warm the pool
 			b.add(pkt, &c)
@@ -117,13 +117,13 @@ func (d *coalescingTAP) Coalesces() bool { return d.coalesces }
 func TestDevBatchTAPOffloadBufs(t *testing.T) {
 	for _, co := range []bool{false, true} {
 		dev := &coalescingTAP{recordDevice: recordDevice{discardDevice: *newDiscard(device.TAP), batch: 4}, coalesces: co}
-		b := newDevBatch(dev, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
+		b := newDevBatch(dev, maxFrameLen, slog.New(slog.DiscardHandler), newRateLimiter(1, 1))
 		if got := b.size == device.OffloadBufSize; got != co {
 			t.Errorf("TAP that coalesces=%v: batch buffers of %d bytes", co, b.size)
 		}
 	}
 	plain := &recordDevice{discardDevice: *newDiscard(device.TAP), batch: 4}
-	if b := newDevBatch(plain, TAPMTU+22, slog.New(slog.DiscardHandler), newRateLimiter(1, 1)); b.size == device.OffloadBufSize {
+	if b := newDevBatch(plain, maxFrameLen, slog.New(slog.DiscardHandler), newRateLimiter(1, 1)); b.size == device.OffloadBufSize {
 		t.Errorf("a TAP that is no Coalescer got offload buffers")
 	}
 }

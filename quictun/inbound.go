@@ -12,27 +12,20 @@ import (
 	"github.com/quictun/quictun/device"
 )
 
-// inboundLoop delivers the session's datagrams until its connection ends.
-// A separate goroutine drains quic-go's small receive queue into ours
-// (startInbound), so a slow device write never makes quic-go drop.
+// inboundLoop delivers the session's datagrams until its connection ends,
+// through the inbound path both ends run (datapath.go); the hub's part is
+// the decision where each packet goes.
 func (ss *session) inboundLoop() {
 	s := ss.srv
-	reasm := newReassembler(0, 0)
-	reasm.counters = &ss.Counters
-	ss.out = newDevBatch(s.dev, max(s.cfg.MTU, TAPMTU+22), ss.log, s.logRL)
-	ss.out.drain(startInbound(ss.conn, s.udp.gate, &ss.Counters), func(dg []byte) {
-		pkt, ok := decodeDatagram(dg, reasm, &ss.Counters)
-		if !ok {
-			return
-		}
-		ss.RxPackets.Add(1)
-		ss.RxBytes.Add(uint64(len(pkt)))
+	in := newInboundPath(s.dev, maxHubPacket(s.cfg.MTU), &ss.Counters, ss.log, s.logRL)
+	ss.out = in.out
+	in.run(ss.conn, s.udp.gate, func(pkt []byte) {
 		if s.mode == device.TAP {
 			s.inboundTAP(ss, pkt)
 		} else {
 			s.inboundTUN(ss, pkt)
 		}
-	}, &ss.Counters)
+	})
 }
 
 // decodeDatagram returns the packet a datagram carries: the rest of a
@@ -96,7 +89,7 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
 			return
 		}
-		s.sendTUN(dst, pb, info)
+		s.sendTUN(dst, pb)
 		return
 	}
 	s.deliverLocal(ss, pkt)
@@ -110,7 +103,7 @@ func (s *Server) deliverLocal(ss *session, pkt []byte) {
 		ss.out.add(pkt, &ss.Counters)
 		return
 	}
-	s.writeDevice(pkt, &ss.Counters, ss.scratch)
+	writeOne(s.dev, pkt, ss.scratch, &ss.Counters, ss.log, s.logRL)
 }
 
 // inboundTAP learns where a client's frame came from and switches it.

@@ -67,13 +67,13 @@ func (s *Server) forwardTUN(pb *packetBuf) {
 		s.bufs.put(pb)
 		return
 	}
-	s.sendTUN(dst, pb, info)
+	s.sendTUN(dst, pb)
 }
 
 // sendTUN queues pb for dst, unless it is larger than dst takes in one
 // piece and must not be split: then the origin gets an ICMP "too big".
-func (s *Server) sendTUN(dst *session, pb *packetBuf, info ipInfo) {
-	if pb.n > dst.peerMTU && mustNotSplit(info, dst.peerMTU) {
+func (s *Server) sendTUN(dst *session, pb *packetBuf) {
+	if tooBigFor(pb.packet(), dst.peerMTU) {
 		s.tooBig(pb, dst.peerMTU)
 		s.bufs.put(pb)
 		return
@@ -94,40 +94,19 @@ func mustNotSplit(info ipInfo, mtu int) bool {
 // tooBig answers pb with an ICMP "too big" (rate-limited), written into
 // the device when pb came from it, else sent back to its origin session.
 func (s *Server) tooBig(pb *packetBuf, mtu int) {
-	if !s.icmp.allow(time.Now()) {
-		s.Counters.Drop(DropTooBigUnanswered)
-		return
-	}
 	out := s.bufs.get()
-	n, ok := buildTooBig(out.data[headroom:], pb.packet(), mtu)
+	n, ok := answerTooBig(out.data[headroom:], pb.packet(), mtu, s.icmp, &s.Counters)
 	if !ok {
-		s.Counters.Drop(DropTooBigUnanswered)
 		s.bufs.put(out)
 		return
 	}
-	s.Counters.TooBig.Add(1)
 	out.n = n
 	if pb.origin == nil {
-		s.writeDevice(out.packet(), &s.Counters, s.devScratch)
+		writeOne(s.dev, out.packet(), s.devScratch, &s.Counters, s.log, s.logRL)
 		s.bufs.put(out)
 		return
 	}
 	pb.origin.enqueue(out)
-}
-
-// writeDevice writes one packet into the server's device. scratch is a
-// one-element slice owned by the calling goroutine (so the call does not
-// allocate).
-func (s *Server) writeDevice(pkt []byte, c *Counters, scratch [][]byte) {
-	scratch[0] = pkt
-	_, err := s.dev.Write(scratch, 0)
-	scratch[0] = nil
-	if err != nil {
-		c.Drop(DropDeviceError)
-		if s.logRL.allow(time.Now()) {
-			s.log.Warn("device write failed", "device", s.dev.Name(), "err", err)
-		}
-	}
 }
 
 // forwardTAP switches a frame read from the device: learn its source on

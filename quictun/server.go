@@ -75,7 +75,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		icmp:       newRateLimiter(100, 200),
 		logRL:      newRateLimiter(1, 10),
 		sessions:   make(map[string]*session),
-		bufs:       newBufPool(max(cfg.MTU, TAPMTU+22)),
+		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
 	}
 	udp, err := listenUDP(cfg.Listen, s.log, &s.Counters)
