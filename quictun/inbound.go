@@ -66,34 +66,27 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 		ss.Drop(DropBadIP)
 		return
 	}
-	if info.src.IsLinkLocalUnicast() || info.dst.IsLinkLocalMulticast() {
-		// The client kernel's own link chatter (IPv6 router solicitations
-		// from its link-local address): not for the hub, not spoofing.
-		ss.Drop(DropLinkLocal)
-		return
-	}
-	if owner, ok := s.routes.lookup(info.src); !ok || owner != ss {
-		ss.Drop(DropSpoofed)
-		if s.logRL.allow(time.Now()) {
+	dst, act, why := decideTUNFromClient(s.routes, isReady, ss, info.src, info.dst)
+	switch act {
+	case hubDrop:
+		ss.Drop(why)
+		if why == DropSpoofed && s.logRL.allow(time.Now()) {
 			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.src, "dst", info.dst)
 		}
-		return
-	}
-	if dst, ok := s.routes.lookup(info.dst); ok && dst.ready.Load() {
-		if dst == ss {
-			ss.Drop(DropLoop) // to itself: a routing loop
-			return
-		}
+	case hubToPort:
 		pb := s.bufs.copyOf(pkt, ss)
 		if pb == nil {
 			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
 			return
 		}
 		s.sendTUN(dst, pb)
-		return
+	default:
+		s.deliverLocal(ss, pkt)
 	}
-	s.deliverLocal(ss, pkt)
 }
+
+// isReady reports whether a session takes packets (its client said ready).
+func isReady(ss *session) bool { return ss.ready.Load() }
 
 // deliverLocal hands a packet from session ss to the device: into the
 // session's device batch (written when its inbound loop flushes, so that
@@ -113,21 +106,20 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 		ss.Drop(DropBadEthernet)
 		return
 	}
-	now := time.Now()
-	if !s.macs.learn(srcMAC, ss, now) {
+	dst, act, why, learned := decideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
+	if !learned {
 		ss.Drop(DropMACTableFull)
 	}
-	if !dstMAC.isMulticast() {
-		if dst, ok := s.macs.lookup(dstMAC, now); ok {
-			switch dst {
-			case ss:
-			case s.local:
-				s.deliverLocal(ss, pkt)
-			default:
-				s.forwardFrame(ss, dst, pkt)
-			}
-			return
-		}
+	switch {
+	case act == hubDrop:
+		ss.Drop(why)
+		return
+	case act == hubToPort && dst == s.local:
+		s.deliverLocal(ss, pkt)
+		return
+	case act == hubToPort:
+		s.forwardFrame(ss, dst, pkt)
+		return
 	}
 	pb := s.bufs.copyOf(pkt, ss)
 	if pb == nil {

@@ -61,9 +61,9 @@ func (s *Server) forwardTUN(pb *packetBuf) {
 		s.bufs.put(pb)
 		return
 	}
-	dst, ok := s.routes.lookup(info.dst)
-	if !ok || !dst.ready.Load() {
-		s.Counters.Drop(DropNoRoute)
+	dst, act, why := decideTUNFromDevice(s.routes, isReady, info.dst)
+	if act == hubDrop {
+		s.Counters.Drop(why)
 		s.bufs.put(pb)
 		return
 	}
@@ -120,22 +120,20 @@ func (s *Server) forwardTAP(pb *packetBuf) {
 		s.bufs.put(pb)
 		return
 	}
-	now := time.Now()
 	clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	if !s.macs.learn(srcMAC, s.local, now) {
+	dst, act, why, learned := decideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
+	if !learned {
 		s.Counters.Drop(DropMACTableFull)
 	}
-	if !dstMAC.isMulticast() {
-		if dst, ok := s.macs.lookup(dstMAC, now); ok {
-			if dst == s.local {
-				s.bufs.put(pb) // already on its segment
-			} else {
-				dst.enqueue(pb)
-			}
-			return
-		}
+	switch act {
+	case hubDrop:
+		s.Counters.Drop(why) // already on its segment
+		s.bufs.put(pb)
+	case hubToPort:
+		dst.enqueue(pb)
+	default:
+		s.flood(pb, nil)
 	}
-	s.flood(pb, nil)
 }
 
 // flood sends a broadcast, multicast or unknown-unicast frame to every

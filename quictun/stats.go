@@ -39,7 +39,9 @@ const (
 	// DropLinkLocal: a client kernel's own link-local chatter (e.g. IPv6
 	// router solicitations), which the hub does not route.
 	DropLinkLocal
-	// DropLoop: a packet a client sent to one of its own addresses.
+	// DropLoop: a packet a client sent to one of its own addresses (TUN),
+	// or a frame to a MAC on the port it came from, already on its
+	// segment (TAP).
 	DropLoop
 	// DropOversize: a packet larger than the buffers of the path it takes
 	// (a reassembled packet too big to forward, a device write of a

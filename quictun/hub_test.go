@@ -1,0 +1,86 @@
+package quictun
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestDecideTUN checks the hub's TUN decisions on a table alone: no
+// server, no socket, no device.
+func TestDecideTUN(t *testing.T) {
+	routes := new(routeTable[string])
+	for p, port := range map[string]string{
+		"10.77.0.11/32": "c1", "10.77.0.12/32": "c2", "192.168.50.0/24": "c2", "10.77.0.13/32": "down",
+	} {
+		routes.insert(netip.MustParsePrefix(p), port)
+	}
+	ready := func(p string) bool { return p != "down" }
+	a := netip.MustParseAddr
+	tests := []struct {
+		name     string
+		from     string
+		src, dst string
+		to       string
+		act      hubAction
+		why      DropReason
+	}{
+		{"to the server", "c1", "10.77.0.11", "10.77.0.1", "", hubToDevice, 0},
+		{"to another client", "c1", "10.77.0.11", "10.77.0.12", "c2", hubToPort, 0},
+		{"to a network behind a client", "c1", "10.77.0.11", "192.168.50.7", "c2", hubToPort, 0},
+		{"from a network behind the client", "c2", "192.168.50.7", "10.77.0.11", "c1", hubToPort, 0},
+		{"to a client not ready", "c1", "10.77.0.11", "10.77.0.13", "", hubToDevice, 0},
+		{"spoofed: another client's address", "c1", "10.77.0.12", "10.77.0.1", "", hubDrop, DropSpoofed},
+		{"spoofed: nobody's address", "c1", "10.77.0.99", "10.77.0.1", "", hubDrop, DropSpoofed},
+		{"loop", "c1", "10.77.0.11", "10.77.0.11", "", hubDrop, DropLoop},
+		{"link-local source", "c1", "fe80::1", "ff02::2", "", hubDrop, DropLinkLocal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			to, act, why := decideTUNFromClient(routes, ready, tt.from, a(tt.src), a(tt.dst))
+			if to != tt.to || act != tt.act || why != tt.why {
+				t.Errorf("= %q, %d, %s; want %q, %d, %s", to, act, why, tt.to, tt.act, tt.why)
+			}
+		})
+	}
+	if to, act, _ := decideTUNFromDevice(routes, ready, a("192.168.50.1")); to != "c2" || act != hubToPort {
+		t.Errorf("from the device to c2's network: %q, %d", to, act)
+	}
+	for _, dst := range []string{"10.77.0.99", "10.77.0.13"} {
+		if _, act, why := decideTUNFromDevice(routes, ready, a(dst)); act != hubDrop || why != DropNoRoute {
+			t.Errorf("from the device to %s: %d, %s; want no_route", dst, act, why)
+		}
+	}
+}
+
+// TestDecideTAP checks the learning switch on a MAC table alone.
+func TestDecideTAP(t *testing.T) {
+	macs := newMACTable[string](time.Minute, 2)
+	now := time.Unix(1e9, 0)
+	m := func(b byte) mac { return mac{2, 0, 0, 0, 0, b} }
+	bcast := mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	steps := []struct {
+		name     string
+		from     string
+		src, dst mac
+		to       string
+		act      hubAction
+		why      DropReason
+		learned  bool
+	}{
+		{"unknown: flood", "c1", m(1), m(2), "", hubFlood, 0, true},
+		{"broadcast: flood", "local", m(2), bcast, "", hubFlood, 0, true},
+		{"learned: to its port", "c1", m(1), m(2), "local", hubToPort, 0, true},
+		{"reply", "local", m(2), m(1), "c1", hubToPort, 0, true},
+		{"same segment: loop", "c1", m(3), m(1), "", hubDrop, DropLoop, false},
+		{"table full: still switched", "c2", m(4), m(2), "local", hubToPort, 0, false},
+		{"a MAC moves port", "c2", m(1), m(2), "local", hubToPort, 0, true},
+		{"to the moved MAC", "local", m(2), m(1), "c2", hubToPort, 0, true},
+	}
+	for _, st := range steps {
+		to, act, why, learned := decideTAP(macs, st.from, st.src, st.dst, now)
+		if to != st.to || act != st.act || why != st.why || learned != st.learned {
+			t.Errorf("%s: = %q, %d, %s, learned %v; want %q, %d, %s, %v", st.name, to, act, why, learned, st.to, st.act, st.why, st.learned)
+		}
+	}
+}
