@@ -160,13 +160,16 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	if raddr.IP.To4() == nil {
 		laddr = "[::]:0"
 	}
-	udp, err := listenUDP(laddr, c.log, &c.Counters)
-	if err != nil {
-		return false, err
+	tr, gate := c.cfg.Transport, (*rxGate)(nil)
+	if tr == nil {
+		udp, err := listenUDP(laddr, c.log, &c.Counters)
+		if err != nil {
+			return false, err
+		}
+		tr, gate = &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen}, udp.gate
+		defer udp.Close() // after tr.Close: quic-go does not close a socket it was given
+		defer tr.Close()
 	}
-	tr := &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen}
-	defer udp.Close() // after tr.Close: quic-go does not close a socket it was given
-	defer tr.Close()
 	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
@@ -189,7 +192,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
 	go c.controlLoop(conn, stream)
 	go c.keepalive(conn)
-	c.inboundLoop(conn, udp.gate)
+	c.inboundLoop(conn, gate)
 	// The inbound loop ends when ReceiveDatagram fails, which can be just
 	// before the connection's context carries the close's cause.
 	select {

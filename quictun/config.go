@@ -3,6 +3,7 @@ package quictun
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -80,8 +81,16 @@ type ServerConfig struct {
 	// TLS is the server's TLS config with mutual authentication
 	// (crypto.ServerTLSConfig). Required.
 	TLS *tls.Config
-	// Listen is the UDP address to listen on, e.g. "0.0.0.0:4433". Required.
+	// Listen is the UDP address to listen on, e.g. "0.0.0.0:4433".
+	// Required unless Conn is set.
 	Listen string
+	// Conn, when set, is the socket the server uses instead of opening one
+	// on Listen (tests, or many servers' worth of sockets in one process).
+	// The server does not close it. A *net.UDPConn keeps quic-go's fast
+	// path; quictun's own socket additions (UDP GRO splitting, the receive
+	// gate, transient send errors as loss) apply only to the socket it
+	// opens itself. Nil: open one on Listen.
+	Conn net.PacketConn
 	// Networks are the server's own tunnel addresses with their prefix.
 	// A client address from a certificate or the pool gets the
 	// prefix length of the network that contains it. TUN mode: required.
@@ -164,6 +173,12 @@ func fillTransportDefaults(packetSize *int, keepalive, idle *time.Duration, log 
 type ClientConfig struct {
 	// Server is the server's "host:port". Required.
 	Server string
+	// Transport, when set, carries every connection of the client instead
+	// of a fresh socket per dial (many clients in one process sharing one
+	// socket, as a scale test does). The client does not close it. Nil: a
+	// new socket for each dial, so a redial after a network change starts
+	// from the current route.
+	Transport *quic.Transport
 	// TLS is the client's TLS config (crypto.ClientTLSConfig). Required.
 	TLS *tls.Config
 	// Mode, when set, is the mode the client insists on; the server refuses
@@ -265,6 +280,8 @@ func (c ServerConfig) Validate() error {
 		return configErr("Mode", "no mode: want TUN or TAP")
 	case c.TLS == nil:
 		return configErr("TLS", "no TLS config")
+	case c.Listen == "" && c.Conn == nil:
+		return configErr("Listen", "no address to listen on")
 	}
 	if err := checkPacketSize(c.PacketSize); err != nil {
 		return err

@@ -19,7 +19,7 @@ func (ss *session) inboundLoop() {
 	s := ss.srv
 	in := newInboundPath(s.dev, maxHubPacket(s.cfg.MTU), &ss.Counters, ss.log, s.logRL)
 	ss.out = in.out
-	in.run(ss.conn, s.udp.gate, func(pkt []byte) {
+	in.run(ss.conn, s.gate, func(pkt []byte) {
 		if s.mode == device.TAP {
 			s.inboundTAP(ss, pkt)
 		} else {

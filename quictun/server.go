@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -28,7 +29,9 @@ type Server struct {
 	dev  device.Device
 	mode device.Kind
 	tr   *quic.Transport
-	udp  *udpConn
+	pc   net.PacketConn // the socket: ours, or ServerConfig.Conn
+	gate *rxGate        // nil on a socket we were given
+	own  bool           // pc is ours to close
 	ln   *quic.Listener
 	bufs *bufPool
 
@@ -78,17 +81,21 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
 	}
-	udp, err := listenUDP(cfg.Listen, s.log, &s.Counters)
-	if err != nil {
-		return nil, err
+	if cfg.Conn != nil {
+		s.pc = cfg.Conn
+	} else {
+		udp, err := listenUDP(cfg.Listen, s.log, &s.Counters)
+		if err != nil {
+			return nil, err
+		}
+		s.pc, s.gate, s.own = udp, udp.gate, true
 	}
-	s.udp = udp
-	s.tr = &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
+	s.tr = &quic.Transport{Conn: s.pc, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
 	ln, err := s.tr.Listen(logRefusals(cfg.TLS, s.log, newRateLimiter(10, 20)), qc)
 	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		s.closeConn()
+		return nil, fmt.Errorf("listen on %s: %w", s.pc.LocalAddr(), err)
 	}
 	s.ln = ln
 	return s, nil
@@ -99,7 +106,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) MTU() int { return s.cfg.MTU }
 
 // Addr returns the UDP address the server listens on.
-func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
+func (s *Server) Addr() string { return s.pc.LocalAddr().String() }
+
+// closeConn closes the socket if it is ours (quic-go does not close a
+// socket it was given, and neither do we close the caller's).
+func (s *Server) closeConn() error {
+	if !s.own {
+		return nil
+	}
+	return s.pc.Close()
+}
 
 // Serve runs the server on dev until ctx is done or Close is called. It
 // returns nil after a clean shutdown. The caller closes dev after Serve
@@ -150,7 +166,7 @@ func (s *Server) Close() error {
 	}
 	s.ln.Close()
 	s.tr.Close()
-	return s.udp.Close() // quic-go does not close a socket it was given
+	return s.closeConn()
 }
 
 // shutdown closes every session and the transport and waits for all
@@ -169,7 +185,7 @@ func (s *Server) shutdown() {
 	}
 	s.ln.Close()
 	s.tr.Close()
-	s.udp.Close()
+	s.closeConn()
 }
 
 // Wait waits until every goroutine of the server has ended. The device

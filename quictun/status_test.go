@@ -3,6 +3,7 @@ package quictun
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/state"
+	"github.com/quictun/quictun/third_party/quic-go"
 )
 
 // TestStatusWhileTrafficFlows reads Server.Sessions, Server.Status and
@@ -156,5 +158,51 @@ func TestRevocationClosesSession(t *testing.T) {
 	c2.peer.write(t, udp4("10.77.0.12", "10.77.0.1", []byte("c2 still up"), true))
 	if s.peer.next(5*time.Second, hasPayload([]byte("c2 still up"))) == nil {
 		t.Error("client2's packet did not arrive after client1 was revoked")
+	}
+}
+
+// TestTransportHook runs a server on a socket it was given and three
+// clients that share one quic.Transport (one UDP socket) in this process,
+// each with its own certificate and QUIC connection.
+func TestTransportHook(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25")},
+		Conn:     pc,
+	})
+	if s.srv.Addr() != pc.LocalAddr().String() {
+		t.Fatalf("server on %s, want the given socket %s", s.srv.Addr(), pc.LocalAddr())
+	}
+	cpc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpc.Close()
+	tr := &quic.Transport{Conn: cpc, ConnectionIDLength: connIDLen}
+	defer tr.Close()
+	var cs []*testClient
+	for _, name := range []string{"client1", "client2", "nopool"} {
+		cs = append(cs, startClient(t, s, name, "ca", ClientConfig{Transport: tr}, true))
+	}
+	if n := s.srv.Status().Sessions; n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+	for _, c := range cs {
+		src := c.a.Addresses[0].Addr().String()
+		payload := []byte("via the shared socket from " + c.a.Name)
+		c.peer.write(t, udp4(src, "10.77.0.1", payload, true))
+		if s.peer.next(5*time.Second, hasPayload(payload)) == nil {
+			t.Errorf("%s: packet did not reach the server", c.a.Name)
+		}
+	}
+	for _, si := range s.srv.Sessions() {
+		if si.Remote != cpc.LocalAddr().String() {
+			t.Errorf("%s came from %s, want the shared socket %s", si.Name, si.Remote, cpc.LocalAddr())
+		}
 	}
 }
