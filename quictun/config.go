@@ -3,8 +3,8 @@ package quictun
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
