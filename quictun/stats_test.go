@@ -37,15 +37,7 @@ func fragment(id uint16, index, count byte, piece []byte) []byte {
 func icmpError4(src, dst string, n int) []byte {
 	b := udp4(src, dst, make([]byte, n-28), true)
 	b[9] = 1 // ICMP
-	b[10], b[11] = 0, 0
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
+	setIPv4Checksum(b)
 	b[20], b[21] = 3, 4 // destination unreachable, fragmentation needed
 	return b
 }

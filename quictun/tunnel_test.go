@@ -111,6 +111,18 @@ func udp4(src, dst string, payload []byte, df bool) []byte {
 	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
 	copy(b[12:], s[:])
 	copy(b[16:], d[:])
+	setIPv4Checksum(b)
+	binary.BigEndian.PutUint16(b[20:], 1000)
+	binary.BigEndian.PutUint16(b[22:], 2000)
+	binary.BigEndian.PutUint16(b[24:], uint16(8+len(payload)))
+	copy(b[28:], payload)
+	return b
+}
+
+// setIPv4Checksum sets the header checksum of the IPv4 packet b (with a
+// 20-byte header).
+func setIPv4Checksum(b []byte) {
+	b[10], b[11] = 0, 0
 	var sum uint32
 	for i := 0; i < 20; i += 2 {
 		sum += uint32(binary.BigEndian.Uint16(b[i:]))
@@ -119,11 +131,6 @@ func udp4(src, dst string, payload []byte, df bool) []byte {
 		sum = sum>>16 + sum&0xffff
 	}
 	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
-	binary.BigEndian.PutUint16(b[20:], 1000)
-	binary.BigEndian.PutUint16(b[22:], 2000)
-	binary.BigEndian.PutUint16(b[24:], uint16(8+len(payload)))
-	copy(b[28:], payload)
-	return b
 }
 
 func hasPayload(p []byte) func([]byte) bool {
