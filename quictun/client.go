@@ -246,6 +246,11 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	if c.cfg.Mode != 0 && a.Mode != c.cfg.Mode {
 		return nil, &PermanentError{Err: &ModeMismatchError{Server: a.Mode, Client: c.cfg.Mode}}
 	}
+	if a.Mode == device.TAP {
+		// Hosts on a bridged LAN keep 1500; frames that do not fit a
+		// datagram are split (docs/PROTOCOL.md, config.mtu).
+		a.MTU = TAPMTU
+	}
 	if a.Mode == device.TUN {
 		a.MTU = min(a.MTU, c.mtuLimit)
 		if c.cfg.MTU == 0 {

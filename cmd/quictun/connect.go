@@ -93,9 +93,6 @@ func runConnect(c *cli.Context) error {
 		}
 		lc := device.LinkConfig{MTU: a.MTU, Bridge: bridge, Routes: a.Routes,
 			MAC: tapMAC(a.Mode, "client:"+cert.Leaf.Subject.CommonName+":"+name)}
-		if a.Mode == device.TAP {
-			lc.MTU = quictun.TAPMTU
-		}
 		if bridge == "" {
 			lc.Addrs = a.Addresses
 		}

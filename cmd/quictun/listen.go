@@ -151,7 +151,7 @@ func runListen(c *cli.Context) error {
 		devAddrs = nil
 	}
 	dev, undo, err := openDevice(mode, devName, device.LinkConfig{
-		Addrs: devAddrs, MTU: deviceMTU(mode, srv.MTU()), Bridge: bridge,
+		Addrs: devAddrs, MTU: srv.MTU(), Bridge: bridge,
 		MAC: tapMAC(mode, "server:"+cert.Leaf.Subject.CommonName+":"+devName),
 	})
 	if err != nil {
@@ -168,15 +168,6 @@ func runListen(c *cli.Context) error {
 	}
 	log.Info("server stopped", "counters", srv.Counters.Snapshot())
 	return nil
-}
-
-// deviceMTU is the MTU to set on a device: TAP devices keep 1500 (frames
-// that do not fit a datagram are split); TUN gets the server's MTU.
-func deviceMTU(mode device.Kind, mtu int) int {
-	if mode == device.TAP {
-		return quictun.TAPMTU
-	}
-	return mtu
 }
 
 // tapMAC returns a stable MAC for a TAP device, so a bridge's MAC does not
