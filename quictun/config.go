@@ -262,10 +262,25 @@ func configErr(field, format string, args ...any) *ConfigError {
 	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// checkPacketSize checks a PacketSize after defaults.
-func checkPacketSize(n int) error {
-	if n < MinPacketSize || n > MaxPacketSize {
-		return configErr("PacketSize", "%d is out of range: want %d..%d", n, MinPacketSize, MaxPacketSize)
+// CheckSizes checks a PacketSize and an MTU (as set in a ServerConfig or
+// ClientConfig, before defaults: 0 means the default) for mode (0: any):
+// the one rule both Validate methods apply, for callers that want to check
+// them before anything else. It returns a *ConfigError.
+func CheckSizes(mode device.Kind, packetSize, mtu int) error {
+	if packetSize == 0 {
+		packetSize = DefaultPacketSize
+	}
+	if packetSize < MinPacketSize || packetSize > MaxPacketSize {
+		return configErr("PacketSize", "%d is out of range: want %d..%d", packetSize, MinPacketSize, MaxPacketSize)
+	}
+	if mtu == 0 {
+		return nil
+	}
+	if mode == device.TAP {
+		return configErr("MTU", "applies to TUN mode; a TAP device keeps MTU %d so bridged hosts need no change", TAPMTU)
+	}
+	if max := TUNMTU(packetSize); mtu < 576 || mtu > max {
+		return configErr("MTU", "%d is out of range: want 576..%d (the largest that fits one datagram at packet size %d; a larger packet size allows more)", mtu, max, packetSize)
 	}
 	return nil
 }
@@ -283,7 +298,7 @@ func (c ServerConfig) Validate() error {
 	case c.Listen == "" && c.Conn == nil:
 		return configErr("Listen", "no address to listen on")
 	}
-	if err := checkPacketSize(c.PacketSize); err != nil {
+	if err := CheckSizes(c.Mode, c.PacketSize, explicitMTU); err != nil {
 		return err
 	}
 	if c.Mode == device.TUN && len(c.Networks) == 0 {
@@ -292,14 +307,6 @@ func (c ServerConfig) Validate() error {
 	for _, p := range c.Pools {
 		if c.Mode == device.TUN && networkOf(c.Networks, p.Addr()) == (netip.Prefix{}) {
 			return configErr("Pools", "%s is outside the server's networks (%s): clients must get addresses the server can reach", p, fmtPrefixes(c.Networks))
-		}
-	}
-	if explicitMTU != 0 {
-		if c.Mode == device.TAP {
-			return configErr("MTU", "applies to TUN mode; a TAP device keeps MTU %d so bridged hosts need no change", TAPMTU)
-		}
-		if max := TUNMTU(c.PacketSize); explicitMTU < 576 || explicitMTU > max {
-			return configErr("MTU", "%d is out of range: want 576..%d (the largest that fits one datagram at packet size %d; a larger packet size allows more)", explicitMTU, max, c.PacketSize)
 		}
 	}
 	return nil
@@ -317,16 +324,5 @@ func (c ClientConfig) Validate() error {
 	case c.SetupDevice == nil:
 		return configErr("SetupDevice", "no SetupDevice")
 	}
-	if err := checkPacketSize(c.PacketSize); err != nil {
-		return err
-	}
-	if c.MTU != 0 {
-		if c.Mode == device.TAP {
-			return configErr("MTU", "applies to TUN mode; a TAP device keeps MTU %d so bridged hosts need no change", TAPMTU)
-		}
-		if max := TUNMTU(c.PacketSize); c.MTU < 576 || c.MTU > max {
-			return configErr("MTU", "%d is out of range: want 576..%d (the largest that fits one datagram at packet size %d; a larger packet size allows more)", c.MTU, max, c.PacketSize)
-		}
-	}
-	return nil
+	return CheckSizes(c.Mode, c.PacketSize, c.MTU)
 }

@@ -173,10 +173,16 @@ func TestConfigErrorsNameFields(t *testing.T) {
 		{"packet size", ServerConfig{Mode: device.TUN, TLS: tlsConf, Networks: v4, PacketSize: 1000}, "PacketSize"},
 		{"mtu too big", ServerConfig{Mode: device.TUN, TLS: tlsConf, Networks: v4, MTU: 9000}, "MTU"},
 		{"mtu in tap", ServerConfig{Mode: device.TAP, TLS: tlsConf, MTU: 1400}, "MTU"},
+		{"no listen address", ServerConfig{Mode: device.TAP, TLS: tlsConf, Listen: "-"}, "Listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewServer(tt.cfg)
+			cfg := tt.cfg
+			cfg.Listen = "127.0.0.1:0"
+			if tt.cfg.Listen == "-" {
+				cfg.Listen = ""
+			}
+			_, err := NewServer(cfg)
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Field != tt.field {
 				t.Fatalf("NewServer = %v, want a ConfigError for %s", err, tt.field)

@@ -44,20 +44,12 @@ func prefixesFlag(c *cli.Context, flag string, masked bool) ([]netip.Prefix, err
 	return out, nil
 }
 
-// sizeFlags checks --packet-size and --mtu.
+// sizeFlags reads --packet-size and --mtu and checks them with the core's
+// rule (quictun.CheckSizes) before anything else is loaded.
 func sizeFlags(c *cli.Context, mode device.Kind) (packetSize, mtu int, err error) {
-	packetSize = c.Int("packet-size")
-	if packetSize < quictun.MinPacketSize || packetSize > 9000 {
-		return 0, 0, usageError{fmt.Errorf("--packet-size %d: want %d..9000", packetSize, quictun.MinPacketSize)}
-	}
-	mtu = c.Int("mtu")
-	max := quictun.TUNMTU(packetSize)
-	switch {
-	case mtu == 0:
-	case mode == device.TAP:
-		return 0, 0, usageError{fmt.Errorf("--mtu applies to tun mode; a TAP device keeps MTU %d so bridged hosts need no change", quictun.TAPMTU)}
-	case mtu < 576 || mtu > max:
-		return 0, 0, usageError{fmt.Errorf("--mtu %d: want 576..%d (the largest that fits one datagram at --packet-size %d; raise --packet-size for more)", mtu, max, packetSize)}
+	packetSize, mtu = c.Int("packet-size"), c.Int("mtu")
+	if err := quictun.CheckSizes(mode, packetSize, mtu); err != nil {
+		return 0, 0, advise(err)
 	}
 	return packetSize, mtu, nil
 }
