@@ -24,4 +24,15 @@
 // queue drops beyond 128 datagrams, so on the server each session has a
 // bounded queue drained by its own sender goroutine, and the inbound loops
 // never wait on anything slow. The wire format is in docs/PROTOCOL.md.
+//
+// Where things are: datapath.go holds what both ends run (the inbound
+// path, the too-big check and answer, single device writes); hub.go the
+// hub's forwarding decisions, pure functions of the route and MAC tables;
+// inbound.go and outbound.go the server's loops that act on them;
+// client.go the client's; stats.go the drop reasons and counters;
+// status.go the copies Server.Sessions, Server.Status and Client.Status
+// hand out; config.go the configs, which validate themselves and return
+// ConfigErrors naming their fields; errors.go the typed errors a caller
+// turns into advice. Address leases and revocations come from package
+// state through the interfaces in ServerConfig.
 package quictun
