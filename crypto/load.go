@@ -66,7 +66,7 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 
 // LoadCAPool loads the CA certificates in a PEM file (one or more) into a
 // pool to verify peers with. It fails if the file holds no certificate or
-// one that is not a CA (for example a leaf given as --ca).
+// one that is not a CA (for example a leaf given as the CA).
 func LoadCAPool(file string) (*x509.CertPool, error) {
 	certs, err := LoadCertificates(file)
 	if err != nil {

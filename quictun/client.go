@@ -35,7 +35,7 @@ type Client struct {
 	// sets it); only the device reader touches it after setup.
 	maxDatagram int
 	// mtuLimit is the largest packet we ask the server to send in one
-	// piece (TUN): what our datagrams carry, capped by --mtu.
+	// piece (TUN): what our datagrams carry, capped by ClientConfig.MTU.
 	mtuLimit int
 
 	dev      device.Device // set once by the first successful exchange

@@ -58,7 +58,7 @@ type controlMsg struct {
 	// hello: the mode the client insists on ("" = whatever the server runs).
 	// config: the mode the server runs.
 	Mode string `json:"mode,omitempty"`
-	// hello: the largest packet the client can take (its --mtu), 0 = no limit.
+	// hello: the largest packet the client can take (capped by its MTU setting), 0 = no limit.
 	// config: the device MTU the client must use.
 	MTU int `json:"mtu,omitempty"`
 
