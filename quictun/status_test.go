@@ -169,7 +169,9 @@ func TestTransportHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	// Cleanups run last-registered first: the sockets close after the
+	// server and clients that use them have stopped.
+	t.Cleanup(func() { pc.Close() })
 	s := startServer(t, device.TUN, ServerConfig{
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
 		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25")},
@@ -182,9 +184,9 @@ func TestTransportHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cpc.Close()
+	t.Cleanup(func() { cpc.Close() })
 	tr := &quic.Transport{Conn: cpc, ConnectionIDLength: connIDLen}
-	defer tr.Close()
+	t.Cleanup(func() { tr.Close() })
 	var cs []*testClient
 	for _, name := range []string{"client1", "client2", "nopool"} {
 		cs = append(cs, startClient(t, s, name, "ca", ClientConfig{Transport: tr}, true))
