@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 // command and a program that imports the core against the patched quic-go
 // copy (quic.ReleaseDatagram exists only there). The outside module
 // stands in for the published one with a replace of its own; it builds
-// offline from the module cache.
+// offline from the module cache. Its go.mod lists our requirements too, as
+// `go mod tidy` would write it for a user: with an untidy go.mod the go
+// command walks the whole module graph and wants go.mod files (an old
+// x/sys of netlink's) that `go mod download` in our tree never fetched.
 func TestInstallableFromOutside(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -49,8 +53,10 @@ func TestInstallableFromOutside(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	requires := regexp.MustCompile(`(?ms)^require (\(.*?^\)|[^(\n]*$)`).FindAll(gomod, -1)
 	write("go.mod", "module example.com/outside\n\ngo "+string(goVersion[1])+"\n\n"+
-		"require github.com/quictun/quictun v0.0.0\n\nreplace github.com/quictun/quictun => "+root+"\n")
+		"require github.com/quictun/quictun v0.0.0\n\n"+string(bytes.Join(requires, []byte("\n\n")))+
+		"\n\nreplace github.com/quictun/quictun => "+root+"\n")
 	write("go.sum", string(gosum))
 	write("main.go", `package main
 
