@@ -17,6 +17,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/udp"
 )
 
 // clientHandshakeTimeout bounds one dial to a silent server: a redial to a
@@ -160,14 +161,14 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	if raddr.IP.To4() == nil {
 		laddr = "[::]:0"
 	}
-	tr, gate := c.cfg.Transport, (*rxGate)(nil)
+	tr, gate := c.cfg.Transport, (*udp.RxGate)(nil)
 	if tr == nil {
-		udp, err := listenUDP(laddr, c.log, &c.Counters)
+		sock, err := udp.Listen(laddr, c.log, c.Counters.socket())
 		if err != nil {
 			return false, err
 		}
-		tr, gate = &quic.Transport{Conn: udp, ConnectionIDLength: connIDLen}, udp.gate
-		defer udp.Close() // after tr.Close: quic-go does not close a socket it was given
+		tr, gate = &quic.Transport{Conn: sock, ConnectionIDLength: connIDLen}, sock.Gate()
+		defer sock.Close() // after tr.Close: quic-go does not close a socket it was given
 		defer tr.Close()
 	}
 	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)
@@ -380,7 +381,7 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 
 // inboundLoop writes the packets the server sends into the device until
 // the connection ends, up to a device batch per Write.
-func (c *Client) inboundLoop(conn *quic.Conn, gate *rxGate) {
+func (c *Client) inboundLoop(conn *quic.Conn, gate *udp.RxGate) {
 	in := newInboundPath(c.dev, maxHubPacket(c.assigned.MTU), &c.Counters, c.log, c.logRL)
 	in.run(conn, gate, func(pkt []byte) { in.out.add(pkt, &c.Counters) })
 }

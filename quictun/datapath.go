@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/udp"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
 
@@ -47,7 +48,7 @@ func newInboundPath(dev device.Device, maxPacket int, c *Counters, log *slog.Log
 // and given to handle, which adds what is for the device to p.out. A
 // separate goroutine drains quic-go's small receive queue into a larger
 // one (startInbound), so a slow device write never makes quic-go drop.
-func (p *inboundPath) run(conn *quic.Conn, gate *rxGate, handle func(pkt []byte)) {
+func (p *inboundPath) run(conn *quic.Conn, gate *udp.RxGate, handle func(pkt []byte)) {
 	p.out.drain(startInbound(conn, gate, p.c), func(dg []byte) {
 		pkt, ok := decodeDatagram(dg, p.reasm, p.c)
 		if !ok {

@@ -2,6 +2,8 @@ package quictun
 
 import (
 	"github.com/quictun/quictun/third_party/quic-go"
+
+	"github.com/quictun/quictun/quictun/internal/udp"
 )
 
 // inboundQueueLen is how many received datagrams wait for delivery. quic-go
@@ -13,7 +15,7 @@ const inboundQueueLen = 4096
 // receiveDatagrams moves conn's datagrams into q until the connection ends,
 // then closes q. A full q drops the datagram and counts it. gate (nil: none)
 // is told of each datagram taken out of quic-go.
-func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counters) {
+func receiveDatagrams(conn *quic.Conn, gate *udp.RxGate, q chan<- []byte, c *Counters) {
 	defer close(q)
 	ctx := conn.Context()
 	for {
@@ -21,7 +23,7 @@ func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counter
 		if err != nil {
 			return
 		}
-		gate.done(len(dg))
+		gate.Done(len(dg))
 		select {
 		case q <- dg:
 		default:
@@ -33,7 +35,7 @@ func receiveDatagrams(conn *quic.Conn, gate *rxGate, q chan<- []byte, c *Counter
 
 // startInbound runs receiveDatagrams for conn in its own goroutine and
 // returns the queue to deliver from.
-func startInbound(conn *quic.Conn, gate *rxGate, c *Counters) <-chan []byte {
+func startInbound(conn *quic.Conn, gate *udp.RxGate, c *Counters) <-chan []byte {
 	q := make(chan []byte, inboundQueueLen)
 	go receiveDatagrams(conn, gate, q, c)
 	return q

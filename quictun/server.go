@@ -16,6 +16,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/udp"
 	"github.com/quictun/quictun/state"
 )
 
@@ -30,7 +31,7 @@ type Server struct {
 	mode device.Kind
 	tr   *quic.Transport
 	pc   net.PacketConn // the socket: ours, or ServerConfig.Conn
-	gate *rxGate        // nil on a socket we were given
+	gate *udp.RxGate    // nil on a socket we were given
 	own  bool           // pc is ours to close
 	ln   *quic.Listener
 	bufs *bufPool
@@ -46,7 +47,7 @@ type Server struct {
 	logRL      *rateLimiter
 
 	// Counters of the server as a whole: packets read from the device
-	// that no session owns, socket reads held back (rxGate), and the like.
+	// that no session owns, socket reads held back (udp.RxGate), and the like.
 	Counters Counters
 
 	mu       sync.Mutex
@@ -84,11 +85,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Conn != nil {
 		s.pc = cfg.Conn
 	} else {
-		udp, err := listenUDP(cfg.Listen, s.log, &s.Counters)
+		sock, err := udp.Listen(cfg.Listen, s.log, s.Counters.socket())
 		if err != nil {
 			return nil, err
 		}
-		s.pc, s.gate, s.own = udp, udp.gate, true
+		s.pc, s.gate, s.own = sock, sock.Gate(), true
 	}
 	s.tr = &quic.Transport{Conn: s.pc, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)

@@ -1,6 +1,10 @@
 package quictun
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/quictun/quictun/quictun/internal/udp"
+)
 
 // DropReason says why a packet, frame or datagram was dropped. Every drop
 // in the data path is counted under exactly one reason; String gives the
@@ -125,24 +129,40 @@ type Counters struct {
 	Fragmented         atomic.Uint64 // outbound packets split into fragments
 	Reassembled        atomic.Uint64 // inbound packets rebuilt from fragments
 	TooBig             atomic.Uint64 // too big and answered with ICMP
-	RxHeldBack         atomic.Uint64 // socket reads held back for quic-go's datagram queue to drain (rxGate)
-	RxGateTimeouts     atomic.Uint64 // of those, ended by the time limit
+
+	// The UDP socket's own counters: package udp counts into them, and
+	// could not count into this package's without importing the core.
+	// Embedded, so they read as c.RxHeldBack (socket reads held back for
+	// quic-go's datagram queue to drain) and c.RxGateTimeouts (those of
+	// them ended by the time limit); a session's stay zero. TransientSend
+	// is a drop: Dropped, Drops, DroppedTotal and Snapshot report it as
+	// DropTransientSend.
+	udp.Counters
 
 	drops [numDropReasons]atomic.Uint64
 }
+
+// socket returns the counters the UDP socket counts into.
+func (c *Counters) socket() *udp.Counters { return &c.Counters }
 
 // Drop counts one drop for reason r. It does not allocate.
 func (c *Counters) Drop(r DropReason) { c.drops[r].Add(1) }
 
 // Dropped returns how many drops were counted for reason r.
-func (c *Counters) Dropped(r DropReason) uint64 { return c.drops[r].Load() }
+func (c *Counters) Dropped(r DropReason) uint64 {
+	n := c.drops[r].Load()
+	if r == DropTransientSend {
+		n += c.TransientSend.Load()
+	}
+	return n
+}
 
 // Drops returns every reason's count (zeros included), indexed by
 // DropReason.
 func (c *Counters) Drops() [numDropReasons]uint64 {
 	var out [numDropReasons]uint64
 	for i := range out {
-		out[i] = c.drops[i].Load()
+		out[i] = c.Dropped(DropReason(i))
 	}
 	return out
 }
@@ -151,7 +171,7 @@ func (c *Counters) Drops() [numDropReasons]uint64 {
 func (c *Counters) DroppedTotal() uint64 {
 	var n uint64
 	for i := range c.drops {
-		n += c.drops[i].Load()
+		n += c.Dropped(DropReason(i))
 	}
 	return n
 }
@@ -160,22 +180,22 @@ func (c *Counters) DroppedTotal() uint64 {
 // zero counters are left out. Drops appear as "drop_<reason>".
 func (c *Counters) Snapshot() map[string]uint64 {
 	m := make(map[string]uint64)
-	add := func(k string, v *atomic.Uint64) {
-		if n := v.Load(); n != 0 {
+	add := func(k string, n uint64) {
+		if n != 0 {
 			m[k] = n
 		}
 	}
-	add("tx_packets", &c.TxPackets)
-	add("tx_bytes", &c.TxBytes)
-	add("rx_packets", &c.RxPackets)
-	add("rx_bytes", &c.RxBytes)
-	add("fragmented", &c.Fragmented)
-	add("reassembled", &c.Reassembled)
-	add("too_big", &c.TooBig)
-	add("rx_held_back", &c.RxHeldBack)
-	add("rx_gate_timeouts", &c.RxGateTimeouts)
+	add("tx_packets", c.TxPackets.Load())
+	add("tx_bytes", c.TxBytes.Load())
+	add("rx_packets", c.RxPackets.Load())
+	add("rx_bytes", c.RxBytes.Load())
+	add("fragmented", c.Fragmented.Load())
+	add("reassembled", c.Reassembled.Load())
+	add("too_big", c.TooBig.Load())
+	add("rx_held_back", c.RxHeldBack.Load())
+	add("rx_gate_timeouts", c.RxGateTimeouts.Load())
 	for i := range c.drops {
-		add("drop_"+dropNames[i], &c.drops[i])
+		add("drop_"+dropNames[i], c.Dropped(DropReason(i)))
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"encoding/binary"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -45,7 +46,8 @@ func icmpError4(src, dst string, n int) []byte {
 // TestDropReasons provokes each drop reason the hub's decisions and the
 // datagram decoder can meet and checks that it, and only it, was counted.
 // (Reasons that need a socket or a device are provoked where those are
-// tested: transient_send in udpconn_linux_test.go, device_error and
+// tested: transient_send in internal/udp's conn_linux_test.go (see also
+// TestCountersSocket), device_error and
 // oversize on device writes in devbatch_test.go, queue_full and send_error
 // in tunnel_test.go. inbound_full, no_conn and device_read have no test
 // yet.)
@@ -197,5 +199,30 @@ func TestDropReasonNames(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { c.Drop(DropNoRoute) }); n != 0 {
 		t.Errorf("Drop allocates %v times, want 0", n)
+	}
+}
+
+// TestCountersSocket: what the UDP socket counts (package udp, into the
+// udp.Counters embedded here) shows in Counters as if counted by the core:
+// transient sends as DropTransientSend in every view of the drops.
+func TestCountersSocket(t *testing.T) {
+	var c Counters
+	sc := c.socket()
+	sc.TransientSend.Add(2)
+	sc.RxHeldBack.Add(3)
+	sc.RxGateTimeouts.Add(1)
+	c.Drop(DropNoConn)
+	if got := c.Dropped(DropTransientSend); got != 2 {
+		t.Errorf("Dropped(DropTransientSend) = %d, want 2", got)
+	}
+	if d := DropCounts(c.Drops()); d.Get(DropTransientSend) != 2 || d.Get(DropNoConn) != 1 || d.Total() != 3 {
+		t.Errorf("Drops: transient_send %d, no_conn %d, total %d; want 2, 1, 3", d.Get(DropTransientSend), d.Get(DropNoConn), d.Total())
+	}
+	if got := c.DroppedTotal(); got != 3 {
+		t.Errorf("DroppedTotal = %d, want 3", got)
+	}
+	want := map[string]uint64{"drop_transient_send": 2, "drop_no_conn": 1, "rx_held_back": 3, "rx_gate_timeouts": 1}
+	if got := c.Snapshot(); !maps.Equal(got, want) {
+		t.Errorf("Snapshot = %v, want %v", got, want)
 	}
 }

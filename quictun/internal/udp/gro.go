@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"golang.org/x/net/ipv4"

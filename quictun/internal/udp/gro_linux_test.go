@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"bytes"
@@ -184,7 +184,7 @@ func TestUDPConnGROKernel(t *testing.T) {
 }
 
 func testUDPConnGRO(t *testing.T, listen, send string) {
-	rc, err := listenUDP(listen, discardLogger(), new(Counters))
+	rc, err := Listen(listen, discardLogger(), new(Counters))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// udpConn wraps the tunnel's UDP socket. It embeds *net.UDPConn so that
+// Conn wraps the tunnel's UDP socket. It embeds *net.UDPConn so that
 // quic-go keeps its fast path (GSO, ECN, batched reads), and turns send
 // errors that only mean "no route right now" into silent loss: quic-go
 // closes a connection on any send error other than EMSGSIZE, and a laptop
@@ -20,11 +20,13 @@ import (
 // It also reads for quic-go: quic-go reads a socket that has ReadBatch
 // through it, and ours splits what UDP receive offload (GRO) coalesced, so
 // that a run of full packets costs one system call instead of one each.
-type udpConn struct {
+//
+// Give it to quic-go as a quic.Transport's Conn.
+type Conn struct {
 	*net.UDPConn
 	batch    batchReader // groReader, or plain recvmmsg without GRO
-	gate     *rxGate     // holds reads back while quic-go's datagram queue may be full
-	counters *Counters   // DropTransientSend counts sends swallowed as loss
+	gate     *RxGate     // holds reads back while quic-go's datagram queue may be full
+	counters *Counters   // TransientSend counts sends swallowed as loss
 }
 
 // bufferWarning makes the buffer warning appear once per process.
@@ -33,9 +35,11 @@ var bufferWarning sync.Once
 // socketBufferSize is what we ask the kernel for, per direction.
 const socketBufferSize = 8 << 20
 
-// listenUDP opens the tunnel's UDP socket on addr ("host:port"; ":0" for a
-// client) with large buffers; its receive gate counts into c.
-func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
+// Listen opens the tunnel's UDP socket on addr ("host:port"; ":0" for a
+// client) with large buffers. The socket and its receive gate count into
+// c, which the caller keeps for as long as it reads them: a client that
+// opens a socket per connection passes the same c each time.
+func Listen(addr string, log *slog.Logger, c *Counters) (*Conn, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %q: %w", addr, err)
@@ -51,7 +55,7 @@ func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	setSocketBuffers(uc, log)
-	conn := &udpConn{UDPConn: uc, gate: newRxGate(c), counters: c}
+	conn := &Conn{UDPConn: uc, gate: newRxGate(c), counters: c}
 	pc := ipv4.NewPacketConn(uc) // recvmmsg; works for IPv6 sockets too
 	if enableGRO(uc) {
 		conn.batch = newGROReader(pc)
@@ -62,9 +66,13 @@ func listenUDP(addr string, log *slog.Logger, c *Counters) (*udpConn, error) {
 	return conn, nil
 }
 
+// Gate returns the socket's receive gate. The goroutine that takes
+// datagrams out of quic-go must tell it of each one (RxGate.Done).
+func (c *Conn) Gate() *RxGate { return c.gate }
+
 // ReadBatch reads datagrams for quic-go (see batchReader), after the gate
-// lets it (see rxGate).
-func (c *udpConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+// lets it (see RxGate).
+func (c *Conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	c.gate.wait()
 	n, err := c.batch.ReadBatch(ms, flags)
 	c.gate.handed(ms[:n])
@@ -101,20 +109,20 @@ func isTransientSendError(err error) bool {
 }
 
 // WriteMsgUDP is what quic-go uses to send; transient errors become loss.
-func (c *udpConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+func (c *Conn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	n, oobn, err = c.UDPConn.WriteMsgUDP(b, oob, addr)
 	if err != nil && isTransientSendError(err) {
-		c.counters.Drop(DropTransientSend)
+		c.counters.TransientSend.Add(1)
 		return len(b), len(oob), nil
 	}
 	return n, oobn, err
 }
 
 // WriteTo is used by quic-go for some packets (e.g. stateless resets).
-func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	n, err := c.UDPConn.WriteTo(b, addr)
 	if err != nil && isTransientSendError(err) {
-		c.counters.Drop(DropTransientSend)
+		c.counters.TransientSend.Add(1)
 		return len(b), nil
 	}
 	return n, err

@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"testing"
@@ -31,17 +31,17 @@ func TestRxGateCounts(t *testing.T) {
 	if got := g.pending.Load(); got != 3 {
 		t.Fatalf("pending %d after 1-RTT packets of 1452, 90 and 80 bytes, 2 smaller ones and an Initial, want 3", got)
 	}
-	g.done(1415)
-	g.done(rxGateMinDatagram - 1) // could have come in an uncounted packet
+	g.Done(1415)
+	g.Done(rxGateMinDatagram - 1) // could have come in an uncounted packet
 	if got := g.pending.Load(); got != 2 {
 		t.Fatalf("pending %d, want 2", got)
 	}
-	g.done(rxGateMinDatagram)
+	g.Done(rxGateMinDatagram)
 	if got := g.pending.Load(); got != 1 {
 		t.Fatalf("pending %d, want 1", got)
 	}
 	for range 5 {
-		g.done(1415)
+		g.Done(1415)
 	}
 	if got := g.pending.Load(); got != 0 {
 		t.Errorf("pending %d after more datagrams than packets, want 0", got)
@@ -75,7 +75,7 @@ func TestRxGateWaitsForDrain(t *testing.T) {
 	default:
 	}
 	for g.pending.Load() > rxGateLimit/2 {
-		g.done(1415)
+		g.Done(1415)
 	}
 	select {
 	case <-done:
@@ -161,7 +161,7 @@ func TestRxGateNoAlloc(t *testing.T) {
 		g.handed(ms)
 		go func() {
 			for range rxGateLimit {
-				g.done(1415)
+				g.Done(1415)
 			}
 		}()
 		g.wait()

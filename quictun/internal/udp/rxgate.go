@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"sync/atomic"
@@ -7,15 +7,15 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// rxGate holds back socket reads while quic-go's DATAGRAM receive queue
+// RxGate holds back socket reads while quic-go's DATAGRAM receive queue
 // may be close to full.
 //
 // quic-go keeps at most 128 received datagrams per connection and drops
-// the rest; the goroutine that drains them (receiveDatagrams) is woken
-// onto the processor of quic-go's connection loop, so while that loop has
-// packets to work through, the drainer often waits — and a burst of more
-// than 128 datagrams is lost, which TCP inside the tunnel takes for
-// congestion. The gate counts packets handed to quic-go and datagrams
+// the rest; the goroutine that drains them (in the core, calling Done) is
+// woken onto the processor of quic-go's connection loop, so while that
+// loop has packets to work through, the drainer often waits — and a burst
+// of more than 128 datagrams is lost, which TCP inside the tunnel takes
+// for congestion. The gate counts packets handed to quic-go and datagrams
 // taken out (see below for which); when more than rxGateLimit are between
 // the two, the next socket read waits until the drainer has caught up to
 // half of that. Meanwhile the packets wait in the kernel's socket buffer
@@ -38,8 +38,8 @@ import (
 // rxGateMaxBackoff once they persist, while the rare timeouts of a busy
 // machine leave the gate open only briefly.
 //
-// One goroutine reads (quic-go's); any number may call done.
-type rxGate struct {
+// One goroutine reads (quic-go's); any number may call Done.
+type RxGate struct {
 	pending  atomic.Int64 // counted packets handed out − counted datagrams taken
 	wake     chan struct{}
 	timer    *time.Timer // the reader's, reused
@@ -79,14 +79,14 @@ const (
 )
 
 // newRxGate returns a gate that counts its waits into c.
-func newRxGate(c *Counters) *rxGate {
+func newRxGate(c *Counters) *RxGate {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &rxGate{wake: make(chan struct{}, 1), timer: t, maxWait: rxGateMaxWait, waits: &c.RxHeldBack, timeouts: &c.RxGateTimeouts}
+	return &RxGate{wake: make(chan struct{}, 1), timer: t, maxWait: rxGateMaxWait, waits: &c.RxHeldBack, timeouts: &c.RxGateTimeouts}
 }
 
 // wait blocks the reader while too many datagrams are outstanding.
-func (g *rxGate) wait() {
+func (g *RxGate) wait() {
 	if g == nil || g.pending.Load() <= rxGateLimit {
 		return
 	}
@@ -116,7 +116,7 @@ func (g *rxGate) wait() {
 }
 
 // handed counts the packets a read gives quic-go.
-func (g *rxGate) handed(ms []ipv4.Message) {
+func (g *RxGate) handed(ms []ipv4.Message) {
 	if g == nil {
 		return
 	}
@@ -132,9 +132,10 @@ func (g *rxGate) handed(ms []ipv4.Message) {
 	}
 }
 
-// done counts a datagram of n bytes taken out of quic-go, waking the
-// reader when the count falls to half the limit.
-func (g *rxGate) done(n int) {
+// Done counts a datagram of n bytes taken out of quic-go, waking the
+// reader when the count falls to half the limit. A nil gate (a socket
+// that is not a Conn) does nothing. It does not allocate.
+func (g *RxGate) Done(n int) {
 	if g == nil || n < rxGateMinDatagram {
 		return
 	}

@@ -1,4 +1,4 @@
-package quictun
+package udp
 
 import (
 	"encoding/binary"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package quictun
+package udp
 
 import (
 	"errors"

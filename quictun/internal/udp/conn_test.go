@@ -1,8 +1,10 @@
-package quictun
+package udp
 
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"syscall"
@@ -32,3 +34,5 @@ func TestTransientSendErrors(t *testing.T) {
 		})
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
