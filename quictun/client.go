@@ -406,32 +406,24 @@ func (c *Client) readDevice() {
 	one := make([][]byte, 1)
 	tap := c.dev.Kind() == device.TAP
 	mss := tapMSS(c.cfg.PacketSize)
-	devDrops := newDeviceDrops(c.dev)
-	for {
-		n, err := c.dev.Read(bufs, sizes, headroom)
-		devDrops.sync(&c.Counters)
-		if err != nil {
-			if !errors.Is(err, device.ErrClosed) {
-				c.log.Error("device read failed", "device", c.dev.Name(), "err", err)
+	err := readPackets(c.dev, bufs, sizes, &c.Counters, func(i, n int) {
+		conn := c.conn.Load()
+		if conn == nil {
+			c.Drop(DropNoConn)
+			return
+		}
+		pkt := bufs[i][headroom : headroom+n]
+		if tap {
+			clampMSSFrame(pkt, mss)
+		} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
+			if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
+				writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)
 			}
 			return
 		}
-		conn := c.conn.Load()
-		for i := 0; i < n; i++ {
-			if conn == nil {
-				c.Drop(DropNoConn)
-				continue
-			}
-			pkt := bufs[i][headroom : headroom+sizes[i]]
-			if tap {
-				clampMSSFrame(pkt, mss)
-			} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
-				if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
-					writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)
-				}
-				continue
-			}
-			_ = sendPacket(conn, bufs[i][headroom-packetHeaderLen:headroom+sizes[i]], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
-		}
+		_ = sendPacket(conn, bufs[i][headroom-packetHeaderLen:headroom+n], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
+	})
+	if err != nil {
+		c.log.Error("device read failed", "device", c.dev.Name(), "err", err)
 	}
 }

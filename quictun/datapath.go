@@ -6,10 +6,11 @@ package quictun
 // device, or a flood), the client has one peer.
 //
 //	inbound:   ReceiveDatagram ─► inboundPath.run: header / reassembly ─► handle ─► devBatch ─► device.Write
-//	outbound:  device.Read ─► tooBigFor? ─► answerTooBig (ICMP back) ─► writeOne / the origin's queue
+//	outbound:  readPackets ─► tooBigFor? ─► answerTooBig (ICMP back) ─► writeOne / the origin's queue
 //	                                    └─► sendPacket ─► SendDatagram (PACKET, or FRAGMENTs)
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -58,6 +59,30 @@ func (p *inboundPath) run(conn *quic.Conn, gate *udp.RxGate, handle func(pkt []b
 		p.c.RxBytes.Add(uint64(len(pkt)))
 		handle(pkt)
 	}, p.c)
+}
+
+// readPackets reads batches from dev until it fails or is closed (nil) and
+// calls handle for each packet: its index in bufs and its length. Packets
+// start at offset headroom in their buffer, so the datagram header is
+// written in front of them without a copy. What the device itself dropped
+// (a TAP read that could not be split, say) is added to c after each read.
+// The caller owns bufs: the server swaps in a fresh buffer for each packet
+// it keeps, the client sends before the next read and reuses them.
+func readPackets(dev device.Device, bufs [][]byte, sizes []int, c *Counters, handle func(i, n int)) error {
+	drops := newDeviceDrops(dev)
+	for {
+		n, err := dev.Read(bufs, sizes, headroom)
+		drops.sync(c)
+		if err != nil {
+			if errors.Is(err, device.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		for i := range n {
+			handle(i, sizes[i])
+		}
+	}
 }
 
 // tooBigFor reports whether a TUN packet read for a peer that takes

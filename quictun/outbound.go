@@ -27,28 +27,20 @@ func (s *Server) readDevice() {
 		pbs[i] = s.bufs.get()
 		bufs[i] = pbs[i].data
 	}
-	devDrops := newDeviceDrops(s.dev)
-	for {
-		n, err := s.dev.Read(bufs, sizes, headroom)
-		devDrops.sync(&s.Counters)
-		if err != nil {
-			if !errors.Is(err, device.ErrClosed) {
-				s.log.Error("device read failed; the server stops forwarding", "device", s.dev.Name(), "err", err)
-				s.cancel()
-			}
-			return
+	err := readPackets(s.dev, bufs, sizes, &s.Counters, func(i, n int) {
+		pb := pbs[i]
+		pb.n = n
+		pbs[i] = s.bufs.get()
+		bufs[i] = pbs[i].data
+		if s.mode == device.TAP {
+			s.forwardTAP(pb)
+		} else {
+			s.forwardTUN(pb)
 		}
-		for i := 0; i < n; i++ {
-			pb := pbs[i]
-			pb.n = sizes[i]
-			pbs[i] = s.bufs.get()
-			bufs[i] = pbs[i].data
-			if s.mode == device.TAP {
-				s.forwardTAP(pb)
-			} else {
-				s.forwardTUN(pb)
-			}
-		}
+	})
+	if err != nil {
+		s.log.Error("device read failed; the server stops forwarding", "device", s.dev.Name(), "err", err)
+		s.cancel()
 	}
 }
 
