@@ -215,13 +215,12 @@ func startClient(t *testing.T, s *testServer, name, caName string, cfg ClientCon
 		t.Fatalf("client %s: no tunnel after 10s", name)
 	}
 	tc.peer = newPump(peer)
-	// Wait until the server marked the session ready.
+	// Wait until the server lists the session (it lists ready ones only).
 	for i := 0; i < 200; i++ {
-		s.srv.mu.Lock()
-		ss := s.srv.sessions[tc.a.Name]
-		s.srv.mu.Unlock()
-		if ss != nil && ss.ready.Load() {
-			return tc
+		for _, si := range s.srv.Sessions() {
+			if si.Name == tc.a.Name {
+				return tc
+			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
