@@ -17,6 +17,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 )
 
 // clientHandshakeTimeout bounds one dial to a silent server: a redial to a
@@ -423,7 +424,7 @@ func (c *Client) readDevice() {
 			}
 			pkt := bufs[i][headroom : headroom+sizes[i]]
 			if tap {
-				clampMSSFrame(pkt, mss)
+				packet.ClampMSSFrame(pkt, mss)
 			} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
 				if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
 					writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)

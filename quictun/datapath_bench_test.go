@@ -10,6 +10,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 )
 
 // discardDevice swallows writes; reads block until Close.
@@ -105,7 +106,7 @@ func BenchmarkInboundTUN(b *testing.B) {
 // frame to a MAC learned on the local port.
 func BenchmarkInboundTAP(b *testing.B) {
 	s, ss := benchHub(b, device.TAP)
-	local := mac{2, 0, 0, 0, 0, 0xc}
+	local := packet.MAC{2, 0, 0, 0, 0, 0xc}
 	s.macs.learn(local, s.local, time.Now())
 	frame := make([]byte, 1514)
 	copy(frame, local[:])

@@ -8,6 +8,8 @@ package quictun
 import (
 	"net/netip"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // hubAction is what the hub does with one packet.
@@ -60,9 +62,9 @@ func decideTUNFromDevice[T comparable](routes *routeTable[T], ready func(T) bool
 // already on its segment and dropped as a loop. learned is false when the
 // MAC table was full and refused src (counted as DropMACTableFull; the
 // frame is still switched).
-func decideTAP[T comparable](macs *macTable[T], from T, src, dst mac, now time.Time) (to T, act hubAction, why DropReason, learned bool) {
+func decideTAP[T comparable](macs *macTable[T], from T, src, dst packet.MAC, now time.Time) (to T, act hubAction, why DropReason, learned bool) {
 	learned = macs.learn(src, from, now)
-	if !dst.isMulticast() {
+	if !dst.IsMulticast() {
 		if owner, ok := macs.lookup(dst, now); ok {
 			if owner == from {
 				var zero T

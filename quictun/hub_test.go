@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // TestDecideTUN checks the hub's TUN decisions on a table alone: no
@@ -57,12 +59,12 @@ func TestDecideTUN(t *testing.T) {
 func TestDecideTAP(t *testing.T) {
 	macs := newMACTable[string](time.Minute, 2)
 	now := time.Unix(1e9, 0)
-	m := func(b byte) mac { return mac{2, 0, 0, 0, 0, b} }
-	bcast := mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	m := func(b byte) packet.MAC { return packet.MAC{2, 0, 0, 0, 0, b} }
+	bcast := packet.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	steps := []struct {
 		name     string
 		from     string
-		src, dst mac
+		src, dst packet.MAC
 		to       string
 		act      hubAction
 		why      DropReason

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 )
 
 // inboundLoop delivers the session's datagrams until its connection ends,
@@ -61,17 +62,17 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 // addresses, then delivers it to the device or, when another client owns
 // the destination, to that client.
 func (s *Server) inboundTUN(ss *session, pkt []byte) {
-	info, ok := parseIP(pkt)
+	info, ok := packet.ParseIP(pkt)
 	if !ok {
 		ss.Drop(DropBadIP)
 		return
 	}
-	dst, act, why := decideTUNFromClient(s.routes, isReady, ss, info.src, info.dst)
+	dst, act, why := decideTUNFromClient(s.routes, isReady, ss, info.Src, info.Dst)
 	switch act {
 	case hubDrop:
 		ss.Drop(why)
 		if why == DropSpoofed && s.logRL.allow(time.Now()) {
-			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.src, "dst", info.dst)
+			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.Src, "dst", info.Dst)
 		}
 	case hubToPort:
 		pb := s.bufs.copyOf(pkt, ss)
@@ -101,7 +102,7 @@ func (s *Server) deliverLocal(ss *session, pkt []byte) {
 
 // inboundTAP learns where a client's frame came from and switches it.
 func (s *Server) inboundTAP(ss *session, pkt []byte) {
-	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	dstMAC, srcMAC, _, _, ok := packet.ParseEth(pkt)
 	if !ok {
 		ss.Drop(DropBadEthernet)
 		return

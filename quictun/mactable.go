@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // Defaults for newMACTable.
@@ -36,8 +38,8 @@ type macTable[T comparable] struct {
 	epoch      time.Time // ages are stored as durations since epoch
 
 	mu        sync.RWMutex
-	m         map[mac]*macEntry[T] // guarded by mu
-	lastPurge time.Duration        // guarded by mu (write lock); since epoch
+	m         map[packet.MAC]*macEntry[T] // guarded by mu
+	lastPurge time.Duration               // guarded by mu (write lock); since epoch
 
 	refusedN atomic.Uint64
 }
@@ -62,7 +64,7 @@ func newMACTable[T comparable](maxAge time.Duration, maxEntries int) *macTable[T
 		maxAge:     maxAge,
 		maxEntries: maxEntries,
 		epoch:      time.Now(),
-		m:          make(map[mac]*macEntry[T]),
+		m:          make(map[packet.MAC]*macEntry[T]),
 		lastPurge:  -1 << 62,
 	}
 }
@@ -74,8 +76,8 @@ func (t *macTable[T]) since(now time.Time) time.Duration { return now.Sub(t.epoc
 // broadcast) src is ignored, as are all-zero MACs. A known MAC seen on
 // another port moves there. See the type's comment for what happens when
 // the table is full; ok is false when it refused a new src for that.
-func (t *macTable[T]) learn(src mac, port T, now time.Time) (ok bool) {
-	if src.isMulticast() || src == (mac{}) {
+func (t *macTable[T]) learn(src packet.MAC, port T, now time.Time) (ok bool) {
+	if src.IsMulticast() || src == (packet.MAC{}) {
 		return true
 	}
 	ts := t.since(now)
@@ -113,7 +115,7 @@ func (t *macTable[T]) learn(src mac, port T, now time.Time) (ok bool) {
 
 // lookup returns the port dst was last seen on; false if dst is unknown or
 // its entry has aged out (older than maxAge at now).
-func (t *macTable[T]) lookup(dst mac, now time.Time) (T, bool) {
+func (t *macTable[T]) lookup(dst packet.MAC, now time.Time) (T, bool) {
 	ts := t.since(now)
 	t.mu.RLock()
 	defer t.mu.RUnlock()

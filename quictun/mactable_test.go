@@ -4,10 +4,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // testMAC returns a locally administered unicast MAC numbered i.
-func testMAC(i int) mac { return mac{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)} }
+func testMAC(i int) packet.MAC { return packet.MAC{0x02, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)} }
 
 func TestMACTableLearnLookup(t *testing.T) {
 	now := time.Now()
@@ -15,13 +17,13 @@ func TestMACTableLearnLookup(t *testing.T) {
 	a, b := testMAC(1), testMAC(2)
 	mt.learn(a, "s1", now)
 	mt.learn(b, "dev", now)
-	mt.learn(mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "s1", now)
-	mt.learn(mac{0x01, 0x00, 0x5e, 0, 0, 1}, "s1", now)
-	mt.learn(mac{}, "s1", now)
+	mt.learn(packet.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "s1", now)
+	mt.learn(packet.MAC{0x01, 0x00, 0x5e, 0, 0, 1}, "s1", now)
+	mt.learn(packet.MAC{}, "s1", now)
 
 	tests := []struct {
 		name   string
-		dst    mac
+		dst    packet.MAC
 		at     time.Duration
 		want   string
 		wantOK bool
@@ -29,9 +31,9 @@ func TestMACTableLearnLookup(t *testing.T) {
 		{"known", a, 0, "s1", true},
 		{"other port", b, 0, "dev", true},
 		{"unknown", testMAC(3), 0, "", false},
-		{"broadcast not learned", mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0, "", false},
-		{"multicast not learned", mac{0x01, 0x00, 0x5e, 0, 0, 1}, 0, "", false},
-		{"zero not learned", mac{}, 0, "", false},
+		{"broadcast not learned", packet.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0, "", false},
+		{"multicast not learned", packet.MAC{0x01, 0x00, 0x5e, 0, 0, 1}, 0, "", false},
+		{"zero not learned", packet.MAC{}, 0, "", false},
 		{"fresh at max age", a, time.Minute, "s1", true},
 		{"aged out", a, time.Minute + time.Millisecond, "", false},
 	}

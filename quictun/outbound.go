@@ -13,6 +13,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 )
 
 // readDevice reads the server's device and hands each packet to the
@@ -55,13 +56,13 @@ func (s *Server) readDevice() {
 // forwardTUN routes a packet read from the device to the client that owns
 // its destination.
 func (s *Server) forwardTUN(pb *packetBuf) {
-	info, ok := parseIP(pb.packet())
+	info, ok := packet.ParseIP(pb.packet())
 	if !ok {
 		s.Counters.Drop(DropBadIP)
 		s.bufs.put(pb)
 		return
 	}
-	dst, act, why := decideTUNFromDevice(s.routes, isReady, info.dst)
+	dst, act, why := decideTUNFromDevice(s.routes, isReady, info.Dst)
 	if act == hubDrop {
 		s.Counters.Drop(why)
 		s.bufs.put(pb)
@@ -84,9 +85,9 @@ func (s *Server) sendTUN(dst *session, pb *packetBuf) {
 // mustNotSplit reports whether a packet too big for mtu is answered with
 // ICMP rather than split into fragments: IPv4 with DF, and IPv6 when the
 // MTU is one IPv6 accepts (Linux ignores a Packet Too Big below 1280).
-func mustNotSplit(info ipInfo, mtu int) bool {
-	if info.version == 4 {
-		return info.df
+func mustNotSplit(info packet.IPInfo, mtu int) bool {
+	if info.Version == 4 {
+		return info.DF
 	}
 	return mtu >= 1280
 }
@@ -114,13 +115,13 @@ func (s *Server) tooBig(pb *packetBuf, mtu int) {
 // or flood it. (Frames from sessions take inboundTAP.)
 func (s *Server) forwardTAP(pb *packetBuf) {
 	pkt := pb.packet()
-	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	dstMAC, srcMAC, _, _, ok := packet.ParseEth(pkt)
 	if !ok {
 		s.Counters.Drop(DropBadEthernet)
 		s.bufs.put(pb)
 		return
 	}
-	clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
+	packet.ClampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
 	dst, act, why, learned := decideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
 	if !learned {
 		s.Counters.Drop(DropMACTableFull)
@@ -152,10 +153,10 @@ func (s *Server) flood(pb *packetBuf, from *session) {
 
 // tapMSS is the TCP MSS that makes a full TCP segment over IPv4 in an
 // untagged Ethernet frame fill one datagram at packetSize exactly (so that
-// it fills a QUIC packet exactly: see connIDLen); clampMSSFrame takes 4
-// bytes more off per VLAN tag and 20 more for IPv6.
+// it fills a QUIC packet exactly: see connIDLen); packet.ClampMSSFrame
+// takes 4 bytes more off per VLAN tag and 20 more for IPv6.
 func tapMSS(packetSize int) int {
-	return MaxDatagramPayload(packetSize) - packetHeaderLen - ethHeaderLen - ipv4HeaderLen - tcpHeaderLen
+	return MaxDatagramPayload(packetSize) - packetHeaderLen - packet.EthHeaderLen - packet.IPv4HeaderLen - packet.TCPHeaderLen
 }
 
 // sendLoop drains the session's queue into its connection. It is the only

@@ -8,6 +8,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 )
 
 // addSession adds a ready session named name owning addr to a hub built
@@ -114,7 +115,7 @@ func TestDropReasons(t *testing.T) {
 			s.inboundTUN(c1, udp4("10.77.0.11", "10.77.0.12", make([]byte, 8000), false))
 		}},
 		{"oversize frame to a session", device.TAP, DropOversize, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			m2 := mac{2, 0, 0, 0, 0, 2}
+			m2 := packet.MAC{2, 0, 0, 0, 0, 2}
 			s.macs.learn(m2, c2, time.Now())
 			frame := make([]byte, 8000)
 			copy(frame, m2[:])
