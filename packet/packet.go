@@ -1,10 +1,10 @@
 // Package packet reads and edits the IP packets and Ethernet frames the
 // tunnel carries: it parses IPv4/IPv6 headers and Ethernet headers with
 // VLAN tags, computes Internet checksums, builds ICMP "too big" answers
-// and clamps the TCP MSS of SYNs. The core and the device's offloads both
-// use it (the device for checksums), so it imports nothing of this
-// module. It does no I/O and does not allocate on the paths a packet
-// takes.
+// and clamps the TCP MSS of SYNs. It is the one parser the core and the
+// device's offloads share, so that both read a frame the same way; it
+// imports nothing of this module. It does no I/O and does not allocate on
+// the paths a packet takes.
 package packet
 
 import (
@@ -186,26 +186,37 @@ func (m MAC) String() string { return net.HardwareAddr(m[:]).String() }
 // two 802.1Q (0x8100) or 802.1ad (0x88a8) tags (QinQ: an outer and an
 // inner tag), returning the ethertype that follows them and payloadOff
 // just past them; a third tag is not skipped and comes back as its TPID. ok
-// is false for a frame too short to hold the header and its tags.
+// is false (and the rest zero) for a frame too short to hold the header
+// and its tags. It is ParseEtherType with a limit of two tags, plus the
+// addresses.
 func ParseEth(frame []byte) (dst, src MAC, ethertype uint16, payloadOff int, ok bool) {
-	if len(frame) < EthHeaderLen {
+	// Small enough to be inlined, with ParseEtherType, into the hub's TAP
+	// paths, which call it for every frame.
+	ethertype, payloadOff, ok = ParseEtherType(frame, maxVLANTags)
+	if !ok {
 		return dst, src, 0, 0, false
 	}
-	dst = MAC(frame[0:6])
-	src = MAC(frame[6:12])
-	ethertype = binary.BigEndian.Uint16(frame[12:14])
-	payloadOff = EthHeaderLen
-	for range maxVLANTags {
-		if ethertype != etherTypeVLAN && ethertype != etherTypeQinQ {
-			break
+	return MAC(frame[0:6]), MAC(frame[6:12]), ethertype, payloadOff, true
+}
+
+// ParseEtherType returns the ethertype of the Ethernet frame and
+// payloadOff, the offset just past its header and its first maxTags
+// 802.1Q (0x8100) or 802.1ad (0x88a8) tags; a tag beyond those is not
+// skipped and comes back as its TPID. ok is false for a frame too short to
+// hold the header and the tags skipped. The limit is the caller's: ParseEth
+// (what the core switches and clamps by) stops after two tags; a caller
+// that must find the IP header of any frame passes a larger one. It does
+// not allocate.
+func ParseEtherType(frame []byte, maxTags int) (ethertype uint16, payloadOff int, ok bool) {
+	// Each round reads the (ether)type field that ends at payloadOff.
+	for payloadOff = EthHeaderLen; payloadOff <= len(frame); payloadOff += VLANTagLen {
+		ethertype = binary.BigEndian.Uint16(frame[payloadOff-2:])
+		if (ethertype != etherTypeVLAN && ethertype != etherTypeQinQ) || maxTags <= 0 {
+			return ethertype, payloadOff, true
 		}
-		if len(frame) < payloadOff+VLANTagLen {
-			return dst, src, 0, 0, false
-		}
-		ethertype = binary.BigEndian.Uint16(frame[payloadOff+2 : payloadOff+4])
-		payloadOff += VLANTagLen
+		maxTags--
 	}
-	return dst, src, ethertype, payloadOff, true
+	return 0, 0, false
 }
 
 // inetChecksum returns the Internet checksum of b.

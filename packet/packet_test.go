@@ -2,6 +2,7 @@ package packet
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"testing"
 )
@@ -204,6 +205,45 @@ func TestParseEth(t *testing.T) {
 	}
 }
 
+// TestParseEtherType checks the tag limit: ParseEth's two tags, none, or
+// as many as the frame holds (the device's limit).
+func TestParseEtherType(t *testing.T) {
+	hdr := make([]byte, 12)
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	qinq := []byte{0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6}
+	triple := cat(hdr, qinq, []byte{0x81, 0x00, 0, 7, 0x86, 0xdd, 0x60})
+	tests := []struct {
+		name    string
+		frame   []byte
+		maxTags int
+		ok      bool
+		et      uint16
+		off     int
+	}{
+		{"untagged, no tags skipped", cat(hdr, []byte{0x08, 0x00}), 0, true, EtherTypeIPv4, 14},
+		{"tagged, no tags skipped", cat(hdr, qinq, []byte{0x08, 0x00}), 0, true, etherTypeQinQ, 14},
+		{"QinQ, one tag skipped", cat(hdr, qinq, []byte{0x08, 0x00}), 1, true, etherTypeVLAN, 18},
+		{"three tags, two skipped", triple, maxVLANTags, true, etherTypeVLAN, 22},
+		{"three tags, no limit", triple, math.MaxInt, true, EtherTypeIPv6, 26},
+		{"third tag truncated, no limit", triple[:25], math.MaxInt, false, 0, 0},
+		{"short", hdr, math.MaxInt, false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			et, off, ok := ParseEtherType(tt.frame, tt.maxTags)
+			if ok != tt.ok || et != tt.et || off != tt.off {
+				t.Errorf("ParseEtherType = %#04x, %d, %v; want %#04x, %d, %v", et, off, ok, tt.et, tt.off, tt.ok)
+			}
+		})
+	}
+}
+
 func TestMAC(t *testing.T) {
 	tests := []struct {
 		m     MAC
@@ -264,6 +304,7 @@ func FuzzPacketParsers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, mtu int) {
 		ParseIP(b)
 		ParseEth(b)
+		ParseEtherType(b, math.MaxInt)
 		if n, ok := BuildTooBig(out, b, mtu); ok {
 			info, ok := ParseIP(out[:n])
 			if !ok || info.TotalLen != n {
