@@ -11,6 +11,7 @@ import (
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // inboundLoop delivers the session's datagrams until its connection ends,
@@ -67,14 +68,14 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 		ss.Drop(DropBadIP)
 		return
 	}
-	dst, act, why := decideTUNFromClient(s.routes, isReady, ss, info.Src, info.Dst)
+	dst, act, why := hub.DecideTUNFromClient(s.routes, isReady, ss, info.Src, info.Dst)
 	switch act {
-	case hubDrop:
-		ss.Drop(why)
-		if why == DropSpoofed && s.logRL.allow(time.Now()) {
+	case hub.Drop:
+		ss.Drop(hubDropReason(why))
+		if why == hub.Spoofed && s.logRL.allow(time.Now()) {
 			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.Src, "dst", info.Dst)
 		}
-	case hubToPort:
+	case hub.ToPort:
 		pb := s.bufs.copyOf(pkt, ss)
 		if pb == nil {
 			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
@@ -88,6 +89,24 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 
 // isReady reports whether a session takes packets (its client said ready).
 func isReady(ss *session) bool { return ss.ready.Load() }
+
+// hubDropReason is the reason a packet the hub's decisions dropped for r
+// is counted under.
+func hubDropReason(r hub.Reason) DropReason {
+	switch r {
+	case hub.Spoofed:
+		return DropSpoofed
+	case hub.NoRoute:
+		return DropNoRoute
+	case hub.LinkLocal:
+		return DropLinkLocal
+	case hub.Loop:
+		return DropLoop
+	}
+	// The hub has no other reasons (TestDropReasons provokes each); one
+	// added there must be added here too, or it is counted as no_route.
+	return DropNoRoute
+}
 
 // deliverLocal hands a packet from session ss to the device: into the
 // session's device batch (written when its inbound loop flushes, so that
@@ -107,18 +126,18 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 		ss.Drop(DropBadEthernet)
 		return
 	}
-	dst, act, why, learned := decideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
+	dst, act, why, learned := hub.DecideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
 	if !learned {
 		ss.Drop(DropMACTableFull)
 	}
 	switch {
-	case act == hubDrop:
-		ss.Drop(why)
+	case act == hub.Drop:
+		ss.Drop(hubDropReason(why))
 		return
-	case act == hubToPort && dst == s.local:
+	case act == hub.ToPort && dst == s.local:
 		s.deliverLocal(ss, pkt)
 		return
-	case act == hubToPort:
+	case act == hub.ToPort:
 		s.forwardFrame(ss, dst, pkt)
 		return
 	}

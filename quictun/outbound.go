@@ -14,6 +14,7 @@ import (
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // readDevice reads the server's device and hands each packet to the
@@ -62,9 +63,9 @@ func (s *Server) forwardTUN(pb *packetBuf) {
 		s.bufs.put(pb)
 		return
 	}
-	dst, act, why := decideTUNFromDevice(s.routes, isReady, info.Dst)
-	if act == hubDrop {
-		s.Counters.Drop(why)
+	dst, act, why := hub.DecideTUNFromDevice(s.routes, isReady, info.Dst)
+	if act == hub.Drop {
+		s.Counters.Drop(hubDropReason(why))
 		s.bufs.put(pb)
 		return
 	}
@@ -122,15 +123,15 @@ func (s *Server) forwardTAP(pb *packetBuf) {
 		return
 	}
 	packet.ClampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	dst, act, why, learned := decideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
+	dst, act, why, learned := hub.DecideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
 	if !learned {
 		s.Counters.Drop(DropMACTableFull)
 	}
 	switch act {
-	case hubDrop:
-		s.Counters.Drop(why) // already on its segment
+	case hub.Drop:
+		s.Counters.Drop(hubDropReason(why)) // already on its segment
 		s.bufs.put(pb)
-	case hubToPort:
+	case hub.ToPort:
 		dst.enqueue(pb)
 	default:
 		s.flood(pb, nil)
