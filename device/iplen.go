@@ -1,6 +1,11 @@
 package device
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/quictun/quictun/packet"
+)
 
 // ipLength returns the length that the IP header at the start of p (TUN), or
 // after the Ethernet header and any VLAN tags (TAP), gives for the whole
@@ -33,19 +38,21 @@ func ipLength(kind Kind, p []byte) int {
 	return 0
 }
 
+// anyVLANTags is the tag limit etherPayload passes to
+// packet.ParseEtherType: no limit short of the frame's end. The core
+// switches and clamps frames by their first two tags (packet.ParseEth),
+// but a checksum to complete, a super-frame to split or a frame cut by a
+// short read must have its IP header found under however many tags the
+// VLAN devices stacked on the TAP put there.
+const anyVLANTags = math.MaxInt
+
 // etherPayload returns the offset of the IP header in an Ethernet frame,
-// past any 802.1Q/802.1ad tags, and its ethertype (0x0800 or 0x86dd), or
+// past every 802.1Q/802.1ad tag, and its ethertype (0x0800 or 0x86dd), or
 // ok false if the frame carries neither IPv4 nor IPv6.
 func etherPayload(frame []byte) (off int, etherType uint16, ok bool) {
-	for off = 12; off+2 <= len(frame); off += 4 {
-		switch et := binary.BigEndian.Uint16(frame[off:]); et {
-		case 0x8100, 0x88a8:
-			continue
-		case 0x0800, 0x86dd:
-			return off + 2, et, true
-		default:
-			return 0, 0, false
-		}
+	et, off, ok := packet.ParseEtherType(frame, anyVLANTags)
+	if !ok || (et != packet.EtherTypeIPv4 && et != packet.EtherTypeIPv6) {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	return off, et, true
 }

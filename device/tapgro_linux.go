@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // Write of a TAP with offloads coalesces runs of TCP segments (GRO): the
@@ -97,10 +99,10 @@ func parseGROSeg(f []byte) (s groSeg, ok bool) {
 // groChecksumsOK verifies the IPv4 header checksum and the TCP checksum of
 // the segment f laid out as s.
 func groChecksumsOK(f []byte, s groSeg) bool {
-	if !s.v6 && ChecksumFold(ChecksumAdd(0, f[s.ip:s.l4])) != 0xffff {
+	if !s.v6 && packet.ChecksumFold(packet.ChecksumAdd(0, f[s.ip:s.l4])) != 0xffff {
 		return false
 	}
-	return ChecksumFold(ChecksumAdd(tcpPseudoSum(f[s.ip:], s.v6, len(f)-s.l4), f[s.l4:])) == 0xffff
+	return packet.ChecksumFold(packet.ChecksumAdd(tcpPseudoSum(f[s.ip:], s.v6, len(f)-s.l4), f[s.l4:])) == 0xffff
 }
 
 // groSameFlow reports whether the segment p may follow the segment h in one
@@ -259,7 +261,7 @@ func (t *TunTap) groFlush(r *groRun, bufs [][]byte, offset int) error {
 	if r.psh {
 		f[s.l4+13] |= tcpFlagPSH
 	}
-	binary.BigEndian.PutUint16(f[s.l4+16:], ChecksumFold(tcpPseudoSum(ip, s.v6, len(f)-s.l4)))
+	binary.BigEndian.PutUint16(f[s.l4+16:], packet.ChecksumFold(tcpPseudoSum(ip, s.v6, len(f)-s.l4)))
 	h := r.buf[:vnetHdrLen]
 	h[0] = vnetFlagNeedsCsum
 	h[1] = vnetGSOTCPv4

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // A TAP is opened with IFF_VNET_HDR: every frame read or written starts with
@@ -151,7 +153,7 @@ func completeChecksum(frame []byte, start, off int) error {
 	}
 	seed := uint64(binary.BigEndian.Uint16(frame[at:]))
 	frame[at], frame[at+1] = 0, 0
-	c := ^ChecksumFold(ChecksumAdd(seed, frame[start:]))
+	c := ^packet.ChecksumFold(packet.ChecksumAdd(seed, frame[start:]))
 	if c == 0 {
 		c = 0xffff // as the kernel does: 0 means no checksum in UDP
 	}
@@ -259,7 +261,7 @@ func (s *tcpSplit) segment(out []byte) int {
 	}
 	l4[13] = flags
 	l4[16], l4[17] = 0, 0
-	binary.BigEndian.PutUint16(l4[16:], ^ChecksumFold(ChecksumAdd(tcpPseudoSum(ip, s.v6, len(l4)), l4)))
+	binary.BigEndian.PutUint16(l4[16:], ^packet.ChecksumFold(packet.ChecksumAdd(tcpPseudoSum(ip, s.v6, len(l4)), l4)))
 
 	s.next = end
 	s.seg++
@@ -273,7 +275,7 @@ func (s *tcpSplit) segment(out []byte) int {
 // ip[:ihl].
 func setIPv4Checksum(ip []byte, ihl int) {
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(0, ip[:ihl])))
+	binary.BigEndian.PutUint16(ip[10:], ^packet.ChecksumFold(packet.ChecksumAdd(0, ip[:ihl])))
 }
 
 // tcpPseudoSum is the unfolded sum of the TCP pseudo-header of the IP
@@ -281,9 +283,9 @@ func setIPv4Checksum(ip []byte, ihl int) {
 func tcpPseudoSum(ip []byte, v6 bool, tcpLen int) uint64 {
 	var sum uint64
 	if v6 {
-		sum = ChecksumAdd(0, ip[8:40]) // source and destination
+		sum = packet.ChecksumAdd(0, ip[8:40]) // source and destination
 	} else {
-		sum = ChecksumAdd(0, ip[12:20])
+		sum = packet.ChecksumAdd(0, ip[12:20])
 	}
 	return sum + unix.IPPROTO_TCP + uint64(tcpLen)
 }

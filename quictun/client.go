@@ -17,6 +17,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/udp"
 )
 
@@ -414,7 +415,7 @@ func (c *Client) readDevice() {
 		}
 		pkt := bufs[i][headroom : headroom+n]
 		if tap {
-			clampMSSFrame(pkt, mss)
+			packet.ClampMSSFrame(pkt, mss)
 		} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
 			if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
 				writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)

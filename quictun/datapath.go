@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/udp"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
 
 // maxFrameLen is the largest TAP frame carried: a 1500-byte payload in
 // an Ethernet header with up to two VLAN tags (802.1ad), without FCS.
-const maxFrameLen = TAPMTU + ethHeaderLen + 2*vlanTagLen
+const maxFrameLen = TAPMTU + packet.EthHeaderLen + 2*packet.VLANTagLen
 
 // maxHubPacket is the largest packet the data path carries between a
 // connection and a device or another connection: a full TAP frame, or the
@@ -93,21 +94,21 @@ func tooBigFor(pkt []byte, mtu int) bool {
 	if len(pkt) <= mtu {
 		return false
 	}
-	info, ok := parseIP(pkt)
+	info, ok := packet.ParseIP(pkt)
 	return ok && mustNotSplit(info, mtu)
 }
 
 // answerTooBig writes into out the ICMP "too big" (carrying mtu) that
 // answers pkt, which is dropped either way. It counts TooBig when it
 // answers, DropTooBigUnanswered when the rate limit or the rules of
-// buildTooBig (no answer to ICMP errors, later fragments, multicast)
-// leave pkt unanswered.
+// packet.BuildTooBig (no answer to ICMP errors, later fragments,
+// multicast) leave pkt unanswered.
 func answerTooBig(out, pkt []byte, mtu int, rl *rateLimiter, c *Counters) (n int, ok bool) {
 	if !rl.allow(time.Now()) {
 		c.Drop(DropTooBigUnanswered)
 		return 0, false
 	}
-	n, ok = buildTooBig(out, pkt, mtu)
+	n, ok = packet.BuildTooBig(out, pkt, mtu)
 	if !ok {
 		c.Drop(DropTooBigUnanswered)
 		return 0, false

@@ -10,6 +10,8 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // discardDevice swallows writes; reads block until Close.
@@ -40,8 +42,8 @@ func benchHub(b testing.TB, mode device.Kind) (*Server, *session) {
 		cfg:        ServerConfig{Mode: mode, MTU: TUNMTU(DefaultPacketSize), PacketSize: DefaultPacketSize, QueueLen: 64}.withDefaults(),
 		mode:       mode,
 		dev:        newDiscard(mode),
-		routes:     new(routeTable[*session]),
-		macs:       newMACTable[*session](0, 0),
+		routes:     new(hub.Routes[*session]),
+		macs:       hub.NewMACs[*session](0, 0),
 		local:      &session{name: "(local device)"},
 		icmp:       newRateLimiter(100, 200),
 		logRL:      newRateLimiter(1, 10),
@@ -56,11 +58,11 @@ func benchHub(b testing.TB, mode device.Kind) (*Server, *session) {
 	ss.ready.Store(true)
 	s.sessions["c1"] = ss
 	for _, p := range ss.allowed() {
-		s.routes.insert(p, ss)
+		s.routes.Insert(p, ss)
 	}
 	for i := 0; i < 200; i++ { // other clients, so lookups are realistic
 		other := &session{name: "x"}
-		s.routes.insert(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 78, byte(i >> 8), byte(i)}), 32), other)
+		s.routes.Insert(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 78, byte(i >> 8), byte(i)}), 32), other)
 	}
 	return s, ss
 }
@@ -105,8 +107,8 @@ func BenchmarkInboundTUN(b *testing.B) {
 // frame to a MAC learned on the local port.
 func BenchmarkInboundTAP(b *testing.B) {
 	s, ss := benchHub(b, device.TAP)
-	local := mac{2, 0, 0, 0, 0, 0xc}
-	s.macs.learn(local, s.local, time.Now())
+	local := packet.MAC{2, 0, 0, 0, 0, 0xc}
+	s.macs.Learn(local, s.local, time.Now())
 	frame := make([]byte, 1514)
 	copy(frame, local[:])
 	copy(frame[6:], []byte{2, 0, 0, 0, 0, 0xa})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
 // The datagram header (protocol version 1).
@@ -62,7 +64,7 @@ const (
 	maxFragments      = 16   // most pieces in one fragmented packet
 	// maxReassembled is the largest packet a reassembler rebuilds: an IP
 	// packet of 65535 bytes in an Ethernet frame with one VLAN tag.
-	maxReassembled = 65535 + ethHeaderLen + vlanTagLen
+	maxReassembled = 65535 + packet.EthHeaderLen + packet.VLANTagLen
 )
 
 // Errors of split and add. They are returned unwrapped (add's callers count

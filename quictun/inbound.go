@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // inboundLoop delivers the session's datagrams until its connection ends,
@@ -61,19 +63,19 @@ func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok 
 // addresses, then delivers it to the device or, when another client owns
 // the destination, to that client.
 func (s *Server) inboundTUN(ss *session, pkt []byte) {
-	info, ok := parseIP(pkt)
+	info, ok := packet.ParseIP(pkt)
 	if !ok {
 		ss.Drop(DropBadIP)
 		return
 	}
-	dst, act, why := decideTUNFromClient(s.routes, isReady, ss, info.src, info.dst)
+	dst, act, why := hub.DecideTUNFromClient(s.routes, isReady, ss, info.Src, info.Dst)
 	switch act {
-	case hubDrop:
-		ss.Drop(why)
-		if why == DropSpoofed && s.logRL.allow(time.Now()) {
-			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.src, "dst", info.dst)
+	case hub.Drop:
+		ss.Drop(hubDropReason(why))
+		if why == hub.Spoofed && s.logRL.allow(time.Now()) {
+			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.Src, "dst", info.Dst)
 		}
-	case hubToPort:
+	case hub.ToPort:
 		pb := s.bufs.copyOf(pkt, ss)
 		if pb == nil {
 			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
@@ -88,6 +90,24 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 // isReady reports whether a session takes packets (its client said ready).
 func isReady(ss *session) bool { return ss.ready.Load() }
 
+// hubDropReason is the reason a packet the hub's decisions dropped for r
+// is counted under.
+func hubDropReason(r hub.Reason) DropReason {
+	switch r {
+	case hub.Spoofed:
+		return DropSpoofed
+	case hub.NoRoute:
+		return DropNoRoute
+	case hub.LinkLocal:
+		return DropLinkLocal
+	case hub.Loop:
+		return DropLoop
+	}
+	// The hub has no other reasons (TestDropReasons provokes each); one
+	// added there must be added here too, or it is counted as no_route.
+	return DropNoRoute
+}
+
 // deliverLocal hands a packet from session ss to the device: into the
 // session's device batch (written when its inbound loop flushes, so that
 // an offloading device can coalesce a burst), or at once outside the loop.
@@ -101,23 +121,23 @@ func (s *Server) deliverLocal(ss *session, pkt []byte) {
 
 // inboundTAP learns where a client's frame came from and switches it.
 func (s *Server) inboundTAP(ss *session, pkt []byte) {
-	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	dstMAC, srcMAC, _, _, ok := packet.ParseEth(pkt)
 	if !ok {
 		ss.Drop(DropBadEthernet)
 		return
 	}
-	dst, act, why, learned := decideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
+	dst, act, why, learned := hub.DecideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
 	if !learned {
 		ss.Drop(DropMACTableFull)
 	}
 	switch {
-	case act == hubDrop:
-		ss.Drop(why)
+	case act == hub.Drop:
+		ss.Drop(hubDropReason(why))
 		return
-	case act == hubToPort && dst == s.local:
+	case act == hub.ToPort && dst == s.local:
 		s.deliverLocal(ss, pkt)
 		return
-	case act == hubToPort:
+	case act == hub.ToPort:
 		s.forwardFrame(ss, dst, pkt)
 		return
 	}

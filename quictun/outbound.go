@@ -13,6 +13,8 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // readDevice reads the server's device and hands each packet to the
@@ -47,15 +49,15 @@ func (s *Server) readDevice() {
 // forwardTUN routes a packet read from the device to the client that owns
 // its destination.
 func (s *Server) forwardTUN(pb *packetBuf) {
-	info, ok := parseIP(pb.packet())
+	info, ok := packet.ParseIP(pb.packet())
 	if !ok {
 		s.Counters.Drop(DropBadIP)
 		s.bufs.put(pb)
 		return
 	}
-	dst, act, why := decideTUNFromDevice(s.routes, isReady, info.dst)
-	if act == hubDrop {
-		s.Counters.Drop(why)
+	dst, act, why := hub.DecideTUNFromDevice(s.routes, isReady, info.Dst)
+	if act == hub.Drop {
+		s.Counters.Drop(hubDropReason(why))
 		s.bufs.put(pb)
 		return
 	}
@@ -76,9 +78,9 @@ func (s *Server) sendTUN(dst *session, pb *packetBuf) {
 // mustNotSplit reports whether a packet too big for mtu is answered with
 // ICMP rather than split into fragments: IPv4 with DF, and IPv6 when the
 // MTU is one IPv6 accepts (Linux ignores a Packet Too Big below 1280).
-func mustNotSplit(info ipInfo, mtu int) bool {
-	if info.version == 4 {
-		return info.df
+func mustNotSplit(info packet.IPInfo, mtu int) bool {
+	if info.Version == 4 {
+		return info.DF
 	}
 	return mtu >= 1280
 }
@@ -106,22 +108,22 @@ func (s *Server) tooBig(pb *packetBuf, mtu int) {
 // or flood it. (Frames from sessions take inboundTAP.)
 func (s *Server) forwardTAP(pb *packetBuf) {
 	pkt := pb.packet()
-	dstMAC, srcMAC, _, _, ok := parseEth(pkt)
+	dstMAC, srcMAC, _, _, ok := packet.ParseEth(pkt)
 	if !ok {
 		s.Counters.Drop(DropBadEthernet)
 		s.bufs.put(pb)
 		return
 	}
-	clampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	dst, act, why, learned := decideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
+	packet.ClampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
+	dst, act, why, learned := hub.DecideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
 	if !learned {
 		s.Counters.Drop(DropMACTableFull)
 	}
 	switch act {
-	case hubDrop:
-		s.Counters.Drop(why) // already on its segment
+	case hub.Drop:
+		s.Counters.Drop(hubDropReason(why)) // already on its segment
 		s.bufs.put(pb)
-	case hubToPort:
+	case hub.ToPort:
 		dst.enqueue(pb)
 	default:
 		s.flood(pb, nil)
@@ -144,10 +146,10 @@ func (s *Server) flood(pb *packetBuf, from *session) {
 
 // tapMSS is the TCP MSS that makes a full TCP segment over IPv4 in an
 // untagged Ethernet frame fill one datagram at packetSize exactly (so that
-// it fills a QUIC packet exactly: see connIDLen); clampMSSFrame takes 4
-// bytes more off per VLAN tag and 20 more for IPv6.
+// it fills a QUIC packet exactly: see connIDLen); packet.ClampMSSFrame
+// takes 4 bytes more off per VLAN tag and 20 more for IPv6.
 func tapMSS(packetSize int) int {
-	return MaxDatagramPayload(packetSize) - packetHeaderLen - ethHeaderLen - ipv4HeaderLen - tcpHeaderLen
+	return MaxDatagramPayload(packetSize) - packetHeaderLen - packet.EthHeaderLen - packet.IPv4HeaderLen - packet.TCPHeaderLen
 }
 
 // sendLoop drains the session's queue into its connection. It is the only

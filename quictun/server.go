@@ -16,6 +16,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/hub"
 	"github.com/quictun/quictun/quictun/internal/udp"
 	"github.com/quictun/quictun/state"
 )
@@ -36,8 +37,8 @@ type Server struct {
 	ln   *quic.Listener
 	bufs *bufPool
 
-	routes *routeTable[*session] // TUN: tunnel addresses and client routes → session
-	macs   *macTable[*session]   // TAP: MAC → session, or local for the device
+	routes *hub.Routes[*session] // TUN: tunnel addresses and client routes → session
+	macs   *hub.MACs[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
 	leases state.Leases
 	frag   fragmenter // fragment ids, shared by all senders
@@ -72,8 +73,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mode:       mode,
-		routes:     new(routeTable[*session]),
-		macs:       newMACTable[*session](0, 0),
+		routes:     new(hub.Routes[*session]),
+		macs:       hub.NewMACs[*session](0, 0),
 		local:      &session{name: "(local device)"},
 		leases:     cfg.Leases,
 		icmp:       newRateLimiter(100, 200),
@@ -206,7 +207,7 @@ func (s *Server) ageMACs() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			s.macs.expire(now)
+			s.macs.Expire(now)
 		}
 	}
 }
@@ -416,7 +417,7 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 	}
 	for _, p := range s.cfg.Pools {
 		a, err := s.leases.Assign(id.Name, p, func(a netip.Addr) bool {
-			owner, ok := s.routes.lookupExact(netip.PrefixFrom(a, a.BitLen()))
+			owner, ok := s.routes.LookupExact(netip.PrefixFrom(a, a.BitLen()))
 			return ok && owner.name != id.Name || s.isServerAddr(a)
 		})
 		if err != nil {
@@ -451,7 +452,7 @@ func (s *Server) register(ss *session) error {
 	}
 	if s.mode == device.TUN {
 		for _, p := range ss.allowed() {
-			if owner, ok := s.routes.lookupExact(p); ok && owner.name != ss.name {
+			if owner, ok := s.routes.LookupExact(p); ok && owner.name != ss.name {
 				s.mu.Unlock()
 				return &RemoteError{Code: CodeAddressInUse, Message: fmt.Sprintf(
 					"%s of %q is already in use by %q", p, ss.name, owner.name)}
@@ -462,7 +463,7 @@ func (s *Server) register(ss *session) error {
 	s.sessions[ss.name] = ss
 	if s.mode == device.TUN {
 		for _, p := range ss.allowed() {
-			s.routes.insert(p, ss)
+			s.routes.Insert(p, ss)
 		}
 	}
 	s.mu.Unlock()
@@ -489,10 +490,10 @@ func (s *Server) remove(ss *session) {
 	if s.sessions[ss.name] == ss {
 		delete(s.sessions, ss.name)
 	}
-	s.routes.removeValue(ss)
+	s.routes.RemoveValue(ss)
 	s.mu.Unlock()
 	s.sessionsChanged()
-	s.macs.removePort(ss)
+	s.macs.RemovePort(ss)
 	for _, a := range ss.leased {
 		s.leases.Release(ss.name, a)
 	}

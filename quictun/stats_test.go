@@ -9,6 +9,8 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // addSession adds a ready session named name owning addr to a hub built
@@ -21,7 +23,7 @@ func addSession(s *Server, name, addr string) *session {
 	ss.ready.Store(true)
 	s.sessions[name] = ss
 	for _, p := range ss.allowed() {
-		s.routes.insert(p, ss)
+		s.routes.Insert(p, ss)
 	}
 	return ss
 }
@@ -116,8 +118,8 @@ func TestDropReasons(t *testing.T) {
 			s.inboundTUN(c1, udp4("10.77.0.11", "10.77.0.12", make([]byte, 8000), false))
 		}},
 		{"oversize frame to a session", device.TAP, DropOversize, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			m2 := mac{2, 0, 0, 0, 0, 2}
-			s.macs.learn(m2, c2, time.Now())
+			m2 := packet.MAC{2, 0, 0, 0, 0, 2}
+			s.macs.Learn(m2, c2, time.Now())
 			frame := make([]byte, 8000)
 			copy(frame, m2[:])
 			copy(frame[6:], []byte{2, 0, 0, 0, 0, 1})
@@ -143,7 +145,7 @@ func TestDropReasons(t *testing.T) {
 			}
 		}},
 		{"mac table full", device.TAP, DropMACTableFull, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			s.macs = newMACTable[*session](time.Minute, 1)
+			s.macs = hub.NewMACs[*session](time.Minute, 1)
 			for i := byte(1); i <= 2; i++ {
 				frame := make([]byte, 60)
 				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, i, 0x08, 0x06})

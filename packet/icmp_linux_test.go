@@ -1,4 +1,4 @@
-package quictun
+package packet
 
 import (
 	"errors"
@@ -158,7 +158,7 @@ func (kt *kernelTun) readUDP(t *testing.T, v int) []byte {
 		if err != nil {
 			t.Fatalf("read tun: %v", err)
 		}
-		if info, ok := parseIP(buf[:n]); ok && info.version == v && info.proto == protoUDP {
+		if info, ok := ParseIP(buf[:n]); ok && info.Version == v && info.Proto == protoUDP {
 			return buf[:n]
 		}
 	}
@@ -179,7 +179,7 @@ func waitMTU(t *testing.T, fd, level, opt, want int) {
 	t.Fatalf("path MTU %d (err %v), want %d: the kernel did not take the ICMP answer", got, err, want)
 }
 
-// TestBuildTooBigKernel writes buildTooBig's answers into a real TUN device
+// TestBuildTooBigKernel writes BuildTooBig's answers into a real TUN device
 // and checks that the Linux kernel accepts them: the sending socket's path
 // MTU drops to the MTU in the answer, and a datagram over it fails with
 // EMSGSIZE.
@@ -205,9 +205,9 @@ func TestBuildTooBigKernel(t *testing.T) {
 				t.Fatalf("send 1400 bytes: %v", err)
 			}
 			pkt := kt.readUDP(t, tt.version)
-			n, ok := buildTooBig(out, pkt, tt.mtu)
+			n, ok := BuildTooBig(out, pkt, tt.mtu)
 			if !ok {
-				t.Fatalf("buildTooBig refused the kernel's packet % x", pkt[:40])
+				t.Fatalf("BuildTooBig refused the kernel's packet % x", pkt[:40])
 			}
 			if _, err := unix.Write(kt.tun, out[:n]); err != nil {
 				t.Fatalf("write answer to tun: %v", err)

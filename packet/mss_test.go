@@ -1,4 +1,4 @@
-package quictun
+package packet
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ func buildTestTCP(src, dst string, flags byte, opts, payload []byte) []byte {
 	for len(opts)%4 != 0 {
 		opts = append(opts, tcpOptNOP)
 	}
-	b := make([]byte, tcpHeaderLen, tcpHeaderLen+len(opts)+len(payload))
+	b := make([]byte, TCPHeaderLen, TCPHeaderLen+len(opts)+len(payload))
 	binary.BigEndian.PutUint16(b[0:2], 40000)
 	binary.BigEndian.PutUint16(b[2:4], 443)
 	binary.BigEndian.PutUint32(b[4:8], 0x01020304)
-	b[12] = byte((tcpHeaderLen + len(opts)) / 4 << 4)
+	b[12] = byte((TCPHeaderLen + len(opts)) / 4 << 4)
 	b[13] = flags
 	binary.BigEndian.PutUint16(b[14:16], 64240)
 	b = append(append(b, opts...), payload...)
@@ -46,7 +46,7 @@ func tcpMSS(t *testing.T, pkt []byte) (mss uint16, sumOK bool) {
 		tcp = pkt[40:] // tests use no extension headers here
 	}
 	sumOK = refChecksum(refPseudoHeader(src, dst, protoTCP, len(tcp)), tcp) == 0xffff
-	opts := tcp[tcpHeaderLen : int(tcp[12]>>4)*4]
+	opts := tcp[TCPHeaderLen : int(tcp[12]>>4)*4]
 	for i := 0; i < len(opts); {
 		switch opts[i] {
 		case tcpOptEnd:
@@ -186,18 +186,18 @@ func TestClampMSSFrame(t *testing.T) {
 		changed bool
 		want    uint16
 	}{
-		{"IPv4, padded to 60 bytes", frame(nil, etherTypeIPv4, ip4, 60-14-len(ip4)), 14, true, 1360},
-		{"IPv6", frame(nil, etherTypeIPv6, ip6, 0), 14, true, 1340},
-		{"VLAN-tagged IPv4", frame([]byte{0x81, 0x00, 0x00, 0x0a}, etherTypeIPv4, ip4, 0), 18, true, 1356},
-		{"QinQ-tagged IPv6", frame([]byte{0x88, 0xa8, 0x00, 0x0b, 0x81, 0x00, 0x00, 0x0a}, etherTypeIPv6, ip6, 0), 22, true, 1332},
+		{"IPv4, padded to 60 bytes", frame(nil, EtherTypeIPv4, ip4, 60-14-len(ip4)), 14, true, 1360},
+		{"IPv6", frame(nil, EtherTypeIPv6, ip6, 0), 14, true, 1340},
+		{"VLAN-tagged IPv4", frame([]byte{0x81, 0x00, 0x00, 0x0a}, EtherTypeIPv4, ip4, 0), 18, true, 1356},
+		{"QinQ-tagged IPv6", frame([]byte{0x88, 0xa8, 0x00, 0x0b, 0x81, 0x00, 0x00, 0x0a}, EtherTypeIPv6, ip6, 0), 22, true, 1332},
 		{"ARP", frame(nil, 0x0806, ip4, 0), 14, false, 1460},
-		{"IPv4 ethertype over IPv6", frame(nil, etherTypeIPv4, ip6, 0), 14, false, 1440},
+		{"IPv4 ethertype over IPv6", frame(nil, EtherTypeIPv4, ip6, 0), 14, false, 1440},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := append([]byte{}, tt.frame...)
-			if got := clampMSSFrame(f, 1360); got != tt.changed {
-				t.Fatalf("clampMSSFrame = %v, want %v", got, tt.changed)
+			if got := ClampMSSFrame(f, 1360); got != tt.changed {
+				t.Fatalf("ClampMSSFrame = %v, want %v", got, tt.changed)
 			}
 			mss, ok := tcpMSS(t, f[tt.off:])
 			if mss != tt.want || !ok {
@@ -205,7 +205,7 @@ func TestClampMSSFrame(t *testing.T) {
 			}
 		})
 	}
-	if clampMSSFrame(frame(nil, etherTypeIPv4, nil, 0)[:13], 1360) {
+	if ClampMSSFrame(frame(nil, EtherTypeIPv4, nil, 0)[:13], 1360) {
 		t.Error("clamped a truncated frame")
 	}
 }
@@ -239,7 +239,7 @@ func TestClampMSSNoAlloc(t *testing.T) {
 	frame := append(append(make([]byte, 12), 0x08, 0x00), pkt...)
 	if n := testing.AllocsPerRun(100, func() {
 		clampMSS(pkt, 1360)
-		clampMSSFrame(frame, 1360)
+		ClampMSSFrame(frame, 1360)
 	}); n != 0 {
 		t.Errorf("clampMSS allocates %v times per run, want 0", n)
 	}

@@ -1,4 +1,4 @@
-package quictun
+package packet
 
 import (
 	"bytes"
@@ -33,12 +33,12 @@ func TestBuildTooBig4(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := make([]byte, tt.outSize)
-			n, ok := buildTooBig(out, tt.pkt, tt.mtu)
+			n, ok := BuildTooBig(out, tt.pkt, tt.mtu)
 			if !ok {
-				t.Fatal("buildTooBig refused")
+				t.Fatal("BuildTooBig refused")
 			}
-			if n != ipv4HeaderLen+icmpHeaderLen+tt.quote {
-				t.Fatalf("length %d, want %d", n, ipv4HeaderLen+icmpHeaderLen+tt.quote)
+			if n != IPv4HeaderLen+icmpHeaderLen+tt.quote {
+				t.Fatalf("length %d, want %d", n, IPv4HeaderLen+icmpHeaderLen+tt.quote)
 			}
 			ans := out[:n]
 			h, err := ipv4.ParseHeader(ans)
@@ -94,9 +94,9 @@ func TestBuildTooBig6(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := make([]byte, 2000)
-			n, ok := buildTooBig(out, tt.pkt, tt.mtu)
+			n, ok := BuildTooBig(out, tt.pkt, tt.mtu)
 			if !ok {
-				t.Fatal("buildTooBig refused")
+				t.Fatal("BuildTooBig refused")
 			}
 			if n != ipv6HeaderLen+icmpHeaderLen+tt.quote {
 				t.Fatalf("length %d, want %d", n, ipv6HeaderLen+icmpHeaderLen+tt.quote)
@@ -187,20 +187,20 @@ func TestBuildTooBigRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := make([]byte, 1500)
-			if n, ok := buildTooBig(out, tt.pkt, tt.mtu); ok {
-				t.Errorf("buildTooBig answered (%d bytes), want refusal", n)
+			if n, ok := BuildTooBig(out, tt.pkt, tt.mtu); ok {
+				t.Errorf("BuildTooBig answered (%d bytes), want refusal", n)
 			}
 		})
 	}
 	// Informational messages are answered.
 	out := make([]byte, 1500)
-	if _, ok := buildTooBig(out, icmp4(8), 1000); !ok {
+	if _, ok := BuildTooBig(out, icmp4(8), 1000); !ok {
 		t.Error("v4 echo request not answered")
 	}
-	if _, ok := buildTooBig(out, icmp6(128), 1280); !ok {
+	if _, ok := BuildTooBig(out, icmp6(128), 1280); !ok {
 		t.Error("v6 echo request not answered")
 	}
-	if _, ok := buildTooBig(out[:35], tcp4, 1000); ok {
+	if _, ok := BuildTooBig(out[:35], tcp4, 1000); ok {
 		t.Error("answered into a buffer too small for 8 quoted bytes")
 	}
 }
@@ -210,10 +210,10 @@ func TestBuildTooBigNoAlloc(t *testing.T) {
 	p6 := buildTestIPv6("fd77::b", "fd50::7", protoTCP, nil, make([]byte, 1400))
 	out := make([]byte, 1500)
 	if n := testing.AllocsPerRun(100, func() {
-		buildTooBig(out, p4, 1280)
-		buildTooBig(out, p6, 1280)
+		BuildTooBig(out, p4, 1280)
+		BuildTooBig(out, p6, 1280)
 	}); n != 0 {
-		t.Errorf("buildTooBig allocates %v times per run, want 0", n)
+		t.Errorf("BuildTooBig allocates %v times per run, want 0", n)
 	}
 }
 
@@ -229,7 +229,7 @@ func BenchmarkBuildTooBig(b *testing.B) {
 			out := make([]byte, 1500)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, ok := buildTooBig(out, tc.pkt, 1280); !ok {
+				if _, ok := BuildTooBig(out, tc.pkt, 1280); !ok {
 					b.Fatal("refused")
 				}
 			}

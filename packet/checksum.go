@@ -1,4 +1,4 @@
-package device
+package packet
 
 import (
 	"encoding/binary"

@@ -1,13 +1,11 @@
-package quictun
+package packet
 
 import (
 	"encoding/binary"
 	"net/netip"
-
-	"github.com/quictun/quictun/device"
 )
 
-// Limits of buildTooBig's answers.
+// Limits of BuildTooBig's answers.
 const (
 	icmpv4MaxAnswer = 576  // RFC 1812 4.3.2.3: an ICMPv4 error is at most 576 bytes
 	icmpv6MaxAnswer = 1280 // RFC 4443 2.4 (c): at most the IPv6 minimum MTU
@@ -17,7 +15,7 @@ const (
 	icmpTTL         = 64
 )
 
-// ICMP types buildTooBig writes or must not answer.
+// ICMP types BuildTooBig writes or must not answer.
 const (
 	icmpv4DestUnreach   = 3
 	icmpv4FragNeeded    = 4 // code of icmpv4DestUnreach
@@ -25,7 +23,7 @@ const (
 	icmpv6InfoThreshold = 128 // ICMPv6 types below this are errors
 )
 
-// buildTooBig writes into out an ICMPv4 Destination Unreachable /
+// BuildTooBig writes into out an ICMPv4 Destination Unreachable /
 // Fragmentation Needed (type 3 code 4, next-hop MTU = mtu) or an ICMPv6
 // Packet Too Big (type 2, MTU = mtu) answering pkt, and returns its length.
 //
@@ -47,43 +45,43 @@ const (
 // IPv6 the caller must fragment at our layer instead — or above 65535; or
 // when out cannot hold the headers plus 8 quoted bytes. out must not
 // overlap pkt. It does not allocate.
-func buildTooBig(out []byte, pkt []byte, mtu int) (n int, ok bool) {
-	info, ok := parseIP(pkt)
-	if !ok || info.fragment || mtu > 0xffff {
+func BuildTooBig(out []byte, pkt []byte, mtu int) (n int, ok bool) {
+	info, ok := ParseIP(pkt)
+	if !ok || info.Fragment || mtu > 0xffff {
 		return 0, false
 	}
 	if !tooBigAnswerable(info, pkt) {
 		return 0, false
 	}
-	if info.version == 4 {
-		if !info.df || mtu < minMTUv4 {
+	if info.Version == 4 {
+		if !info.DF || mtu < minMTUv4 {
 			return 0, false
 		}
-		return buildTooBig4(out, pkt[:info.totalLen], info, mtu)
+		return buildTooBig4(out, pkt[:info.TotalLen], info, mtu)
 	}
 	if mtu < minMTUv6 {
 		return 0, false
 	}
-	return buildTooBig6(out, pkt[:info.totalLen], info, mtu)
+	return buildTooBig6(out, pkt[:info.TotalLen], info, mtu)
 }
 
-// tooBigAnswerable applies the address and ICMP-error rules of buildTooBig.
-func tooBigAnswerable(info ipInfo, pkt []byte) bool {
-	if !info.src.IsValid() || info.src.IsUnspecified() || info.src.IsMulticast() ||
-		info.dst.IsMulticast() || isLimitedBroadcast(info.dst) || isLimitedBroadcast(info.src) {
+// tooBigAnswerable applies the address and ICMP-error rules of BuildTooBig.
+func tooBigAnswerable(info IPInfo, pkt []byte) bool {
+	if !info.Src.IsValid() || info.Src.IsUnspecified() || info.Src.IsMulticast() ||
+		info.Dst.IsMulticast() || isLimitedBroadcast(info.Dst) || isLimitedBroadcast(info.Src) {
 		return false
 	}
 	switch {
-	case info.version == 4 && info.proto == protoICMP:
-		if info.hdrLen >= info.totalLen {
+	case info.Version == 4 && info.Proto == protoICMP:
+		if info.HdrLen >= info.TotalLen {
 			return false
 		}
-		switch pkt[info.hdrLen] {
+		switch pkt[info.HdrLen] {
 		case 3, 4, 5, 11, 12:
 			return false
 		}
-	case info.version == 6 && info.proto == protoICMPv6:
-		if info.hdrLen >= info.totalLen || pkt[info.hdrLen] < icmpv6InfoThreshold {
+	case info.Version == 6 && info.Proto == protoICMPv6:
+		if info.HdrLen >= info.TotalLen || pkt[info.HdrLen] < icmpv6InfoThreshold {
 			return false
 		}
 	}
@@ -96,14 +94,14 @@ func isLimitedBroadcast(a netip.Addr) bool {
 }
 
 // buildTooBig4 writes the ICMPv4 Fragmentation Needed answering pkt.
-func buildTooBig4(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
-	const hdr = ipv4HeaderLen + icmpHeaderLen
+func buildTooBig4(out, pkt []byte, info IPInfo, mtu int) (int, bool) {
+	const hdr = IPv4HeaderLen + icmpHeaderLen
 	quote := min(len(pkt), icmpv4MaxAnswer-hdr, len(out)-hdr)
 	if quote < 8 {
 		return 0, false
 	}
 	n := hdr + quote
-	ip := out[:ipv4HeaderLen]
+	ip := out[:IPv4HeaderLen]
 	ip[0] = 0x45
 	ip[1] = 0 // TOS
 	binary.BigEndian.PutUint16(ip[2:4], uint16(n))
@@ -111,12 +109,12 @@ func buildTooBig4(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
 	ip[8] = icmpTTL
 	ip[9] = protoICMP
 	ip[10], ip[11] = 0, 0
-	dst, src := info.src.As4(), info.dst.As4() // answer from pkt's destination to its source
+	dst, src := info.Src.As4(), info.Dst.As4() // answer from pkt's destination to its source
 	copy(ip[12:16], src[:])
 	copy(ip[16:20], dst[:])
 	binary.BigEndian.PutUint16(ip[10:12], inetChecksum(ip))
 
-	icmp := out[ipv4HeaderLen:n]
+	icmp := out[IPv4HeaderLen:n]
 	icmp[0] = icmpv4DestUnreach
 	icmp[1] = icmpv4FragNeeded
 	icmp[2], icmp[3] = 0, 0
@@ -128,7 +126,7 @@ func buildTooBig4(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
 }
 
 // buildTooBig6 writes the ICMPv6 Packet Too Big answering pkt.
-func buildTooBig6(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
+func buildTooBig6(out, pkt []byte, info IPInfo, mtu int) (int, bool) {
 	const hdr = ipv6HeaderLen + icmpHeaderLen
 	quote := min(len(pkt), icmpv6MaxAnswer-hdr, len(out)-hdr)
 	if quote < 8 {
@@ -140,7 +138,7 @@ func buildTooBig6(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
 	binary.BigEndian.PutUint16(ip[4:6], uint16(n-ipv6HeaderLen))
 	ip[6] = protoICMPv6
 	ip[7] = icmpTTL
-	dst, src := info.src.As16(), info.dst.As16()
+	dst, src := info.Src.As16(), info.Dst.As16()
 	copy(ip[8:24], src[:])
 	copy(ip[24:40], dst[:])
 
@@ -150,7 +148,7 @@ func buildTooBig6(out, pkt []byte, info ipInfo, mtu int) (int, bool) {
 	icmp[2], icmp[3] = 0, 0
 	binary.BigEndian.PutUint32(icmp[4:8], uint32(mtu))
 	copy(icmp[icmpHeaderLen:], pkt[:quote])
-	sum := pseudoHeaderSum(info.dst, info.src, protoICMPv6, len(icmp))
-	binary.BigEndian.PutUint16(icmp[2:4], ^device.ChecksumFold(device.ChecksumAdd(sum, icmp)))
+	sum := pseudoHeaderSum(info.Dst, info.Src, protoICMPv6, len(icmp))
+	binary.BigEndian.PutUint16(icmp[2:4], ^ChecksumFold(ChecksumAdd(sum, icmp)))
 	return n, true
 }

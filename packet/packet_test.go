@@ -1,7 +1,8 @@
-package quictun
+package packet
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"testing"
 )
@@ -41,7 +42,7 @@ func refPseudoHeader(src, dst netip.Addr, proto uint8, n int) []byte {
 // buildTestIPv4 returns an IPv4 packet (no options) from src to dst with the
 // given protocol, flags/fragment-offset word and payload, header checksum set.
 func buildTestIPv4(src, dst string, proto uint8, flagsOff uint16, payload []byte) []byte {
-	b := make([]byte, ipv4HeaderLen+len(payload))
+	b := make([]byte, IPv4HeaderLen+len(payload))
 	b[0] = 0x45
 	binary.BigEndian.PutUint16(b[2:4], uint16(len(b)))
 	binary.BigEndian.PutUint16(b[4:6], 0x1234)
@@ -51,8 +52,8 @@ func buildTestIPv4(src, dst string, proto uint8, flagsOff uint16, payload []byte
 	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
 	copy(b[12:16], s[:])
 	copy(b[16:20], d[:])
-	binary.BigEndian.PutUint16(b[10:12], ^refChecksum(b[:ipv4HeaderLen]))
-	copy(b[ipv4HeaderLen:], payload)
+	binary.BigEndian.PutUint16(b[10:12], ^refChecksum(b[:IPv4HeaderLen]))
+	copy(b[IPv4HeaderLen:], payload)
 	return b
 }
 
@@ -108,42 +109,42 @@ func TestParseIP(t *testing.T) {
 		name string
 		pkt  []byte
 		ok   bool
-		want ipInfo
+		want IPInfo
 	}{
-		{"empty", nil, false, ipInfo{}},
-		{"unknown version", []byte{0x50, 0, 0, 0}, false, ipInfo{}},
-		{"v4 truncated header", v4[:19], false, ipInfo{}},
-		{"v4 IHL below 5", v4badIHL, false, ipInfo{}},
-		{"v4 IHL past total length", v4longIHL, false, ipInfo{}},
-		{"v4 total length past buffer", v4short, false, ipInfo{}},
-		{"v4 DF", v4, true, ipInfo{version: 4, src: netip.MustParseAddr("10.0.0.1"), dst: netip.MustParseAddr("10.0.0.2"),
-			proto: protoUDP, df: true, hdrLen: 20, totalLen: 32}},
-		{"v4 padded", v4padded, true, ipInfo{version: 4, src: netip.MustParseAddr("10.0.0.1"), dst: netip.MustParseAddr("10.0.0.2"),
-			proto: protoUDP, df: true, hdrLen: 20, totalLen: 32}},
-		{"v4 first fragment", buildTestIPv4("1.2.3.4", "5.6.7.8", protoTCP, 0x2000, payload), true, ipInfo{version: 4,
-			src: netip.MustParseAddr("1.2.3.4"), dst: netip.MustParseAddr("5.6.7.8"), proto: protoTCP, firstFragment: true, hdrLen: 20, totalLen: 32}},
-		{"v4 non-first fragment", buildTestIPv4("1.2.3.4", "5.6.7.8", protoTCP, 0x0003, payload), true, ipInfo{version: 4,
-			src: netip.MustParseAddr("1.2.3.4"), dst: netip.MustParseAddr("5.6.7.8"), proto: protoTCP, fragment: true, hdrLen: 20, totalLen: 32}},
-		{"v6 plain", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, payload), true, ipInfo{version: 6,
-			src: netip.MustParseAddr("fd00::1"), dst: netip.MustParseAddr("fd00::2"), proto: protoTCP, hdrLen: 40, totalLen: 52}},
-		{"v6 truncated header", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, nil)[:39], false, ipInfo{}},
-		{"v6 payload length past buffer", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, payload)[:51], false, ipInfo{}},
+		{"empty", nil, false, IPInfo{}},
+		{"unknown version", []byte{0x50, 0, 0, 0}, false, IPInfo{}},
+		{"v4 truncated header", v4[:19], false, IPInfo{}},
+		{"v4 IHL below 5", v4badIHL, false, IPInfo{}},
+		{"v4 IHL past total length", v4longIHL, false, IPInfo{}},
+		{"v4 total length past buffer", v4short, false, IPInfo{}},
+		{"v4 DF", v4, true, IPInfo{Version: 4, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
+			Proto: protoUDP, DF: true, HdrLen: 20, TotalLen: 32}},
+		{"v4 padded", v4padded, true, IPInfo{Version: 4, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
+			Proto: protoUDP, DF: true, HdrLen: 20, TotalLen: 32}},
+		{"v4 first fragment", buildTestIPv4("1.2.3.4", "5.6.7.8", protoTCP, 0x2000, payload), true, IPInfo{Version: 4,
+			Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: protoTCP, FirstFragment: true, HdrLen: 20, TotalLen: 32}},
+		{"v4 non-first fragment", buildTestIPv4("1.2.3.4", "5.6.7.8", protoTCP, 0x0003, payload), true, IPInfo{Version: 4,
+			Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: protoTCP, Fragment: true, HdrLen: 20, TotalLen: 32}},
+		{"v6 plain", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, payload), true, IPInfo{Version: 6,
+			Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: protoTCP, HdrLen: 40, TotalLen: 52}},
+		{"v6 truncated header", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, nil)[:39], false, IPInfo{}},
+		{"v6 payload length past buffer", buildTestIPv6("fd00::1", "fd00::2", protoTCP, nil, payload)[:51], false, IPInfo{}},
 		{"v6 hop-by-hop, routing, dest opts", buildTestIPv6("fd00::1", "fd00::2", protoHopByHop,
-			cat(extHdr(protoRouting), extHdr(protoDestOpts), extHdr(protoICMPv6)), payload), true, ipInfo{version: 6,
-			src: netip.MustParseAddr("fd00::1"), dst: netip.MustParseAddr("fd00::2"), proto: protoICMPv6, hdrLen: 64, totalLen: 76}},
+			cat(extHdr(protoRouting), extHdr(protoDestOpts), extHdr(protoICMPv6)), payload), true, IPInfo{Version: 6,
+			Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: protoICMPv6, HdrLen: 64, TotalLen: 76}},
 		{"v6 extension header past end", buildTestIPv6("fd00::1", "fd00::2", protoHopByHop,
-			[]byte{protoTCP, 3, 0, 0, 0, 0, 0, 0}, payload), false, ipInfo{}},
+			[]byte{protoTCP, 3, 0, 0, 0, 0, 0, 0}, payload), false, IPInfo{}},
 		{"v6 first fragment", buildTestIPv6("fd00::1", "fd00::2", protoFragment, fragHdr(protoUDP, 0, true), payload), true,
-			ipInfo{version: 6, src: netip.MustParseAddr("fd00::1"), dst: netip.MustParseAddr("fd00::2"), proto: protoUDP,
-				firstFragment: true, hdrLen: 48, totalLen: 60}},
+			IPInfo{Version: 6, Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: protoUDP,
+				FirstFragment: true, HdrLen: 48, TotalLen: 60}},
 		{"v6 atomic fragment", buildTestIPv6("fd00::1", "fd00::2", protoFragment, fragHdr(protoUDP, 0, false), payload), true,
-			ipInfo{version: 6, src: netip.MustParseAddr("fd00::1"), dst: netip.MustParseAddr("fd00::2"), proto: protoUDP,
-				hdrLen: 48, totalLen: 60}},
+			IPInfo{Version: 6, Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: protoUDP,
+				HdrLen: 48, TotalLen: 60}},
 		{"v6 non-first fragment", buildTestIPv6("fd00::1", "fd00::2", protoDestOpts,
 			cat(extHdr(protoFragment), fragHdr(protoTCP, 100, false)), payload), true,
-			ipInfo{version: 6, src: netip.MustParseAddr("fd00::1"), dst: netip.MustParseAddr("fd00::2"), proto: protoTCP,
-				fragment: true, hdrLen: 56, totalLen: 68}},
-		{"v6 fragment header truncated", buildTestIPv6("fd00::1", "fd00::2", protoFragment, nil, make([]byte, 4)), false, ipInfo{}},
+			IPInfo{Version: 6, Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: protoTCP,
+				Fragment: true, HdrLen: 56, TotalLen: 68}},
+		{"v6 fragment header truncated", buildTestIPv6("fd00::1", "fd00::2", protoFragment, nil, make([]byte, 4)), false, IPInfo{}},
 		{"v6 endless extension chain", buildTestIPv6("fd00::1", "fd00::2", protoDestOpts,
 			func() []byte {
 				var b []byte
@@ -151,24 +152,24 @@ func TestParseIP(t *testing.T) {
 					b = append(b, extHdr(protoDestOpts)...)
 				}
 				return b
-			}(), nil), false, ipInfo{}},
+			}(), nil), false, IPInfo{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseIP(tt.pkt)
+			got, ok := ParseIP(tt.pkt)
 			if ok != tt.ok {
-				t.Fatalf("parseIP ok = %v, want %v", ok, tt.ok)
+				t.Fatalf("ParseIP ok = %v, want %v", ok, tt.ok)
 			}
 			if got != tt.want {
-				t.Errorf("parseIP = %+v\nwant      %+v", got, tt.want)
+				t.Errorf("ParseIP = %+v\nwant      %+v", got, tt.want)
 			}
 		})
 	}
 }
 
 func TestParseEth(t *testing.T) {
-	dst := mac{0x01, 0x00, 0x5e, 0, 0, 1}
-	src := mac{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
+	dst := MAC{0x01, 0x00, 0x5e, 0, 0, 1}
+	src := MAC{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}
 	base := append(append(append([]byte{}, dst[:]...), src[:]...), 0x08, 0x00, 0x45)
 	tagged := append(append(append([]byte{}, dst[:]...), src[:]...), 0x81, 0x00, 0x00, 0x05, 0x86, 0xdd, 0x60)
 	qinq := append(append(append([]byte{}, dst[:]...), src[:]...), 0x88, 0xa8, 0x00, 0x05, 0x81, 0x00, 0, 7, 0x08, 0)
@@ -180,9 +181,9 @@ func TestParseEth(t *testing.T) {
 		et    uint16
 		off   int
 	}{
-		{"untagged", base, true, etherTypeIPv4, 14},
-		{"802.1Q", tagged, true, etherTypeIPv6, 18},
-		{"802.1ad and 802.1Q (QinQ)", qinq, true, etherTypeIPv4, 22},
+		{"untagged", base, true, EtherTypeIPv4, 14},
+		{"802.1Q", tagged, true, EtherTypeIPv6, 18},
+		{"802.1ad and 802.1Q (QinQ)", qinq, true, EtherTypeIPv4, 22},
 		{"three tags: the third is not skipped", triple, true, etherTypeVLAN, 22},
 		{"inner tag truncated", qinq[:21], false, 0, 0},
 		{"short", base[:13], false, 0, 0},
@@ -190,7 +191,7 @@ func TestParseEth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, s, et, off, ok := parseEth(tt.frame)
+			d, s, et, off, ok := ParseEth(tt.frame)
 			if ok != tt.ok {
 				t.Fatalf("ok = %v, want %v", ok, tt.ok)
 			}
@@ -198,7 +199,46 @@ func TestParseEth(t *testing.T) {
 				return
 			}
 			if d != dst || s != src || et != tt.et || off != tt.off {
-				t.Errorf("parseEth = %v %v %#04x %d, want %v %v %#04x %d", d, s, et, off, dst, src, tt.et, tt.off)
+				t.Errorf("ParseEth = %v %v %#04x %d, want %v %v %#04x %d", d, s, et, off, dst, src, tt.et, tt.off)
+			}
+		})
+	}
+}
+
+// TestParseEtherType checks the tag limit: ParseEth's two tags, none, or
+// as many as the frame holds (the device's limit).
+func TestParseEtherType(t *testing.T) {
+	hdr := make([]byte, 12)
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	qinq := []byte{0x88, 0xa8, 0, 5, 0x81, 0x00, 0, 6}
+	triple := cat(hdr, qinq, []byte{0x81, 0x00, 0, 7, 0x86, 0xdd, 0x60})
+	tests := []struct {
+		name    string
+		frame   []byte
+		maxTags int
+		ok      bool
+		et      uint16
+		off     int
+	}{
+		{"untagged, no tags skipped", cat(hdr, []byte{0x08, 0x00}), 0, true, EtherTypeIPv4, 14},
+		{"tagged, no tags skipped", cat(hdr, qinq, []byte{0x08, 0x00}), 0, true, etherTypeQinQ, 14},
+		{"QinQ, one tag skipped", cat(hdr, qinq, []byte{0x08, 0x00}), 1, true, etherTypeVLAN, 18},
+		{"three tags, two skipped", triple, maxVLANTags, true, etherTypeVLAN, 22},
+		{"three tags, no limit", triple, math.MaxInt, true, EtherTypeIPv6, 26},
+		{"third tag truncated, no limit", triple[:25], math.MaxInt, false, 0, 0},
+		{"short", hdr, math.MaxInt, false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			et, off, ok := ParseEtherType(tt.frame, tt.maxTags)
+			if ok != tt.ok || et != tt.et || off != tt.off {
+				t.Errorf("ParseEtherType = %#04x, %d, %v; want %#04x, %d, %v", et, off, ok, tt.et, tt.off, tt.ok)
 			}
 		})
 	}
@@ -206,19 +246,19 @@ func TestParseEth(t *testing.T) {
 
 func TestMAC(t *testing.T) {
 	tests := []struct {
-		m     mac
+		m     MAC
 		multi bool
 		str   string
 	}{
-		{mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true, "ff:ff:ff:ff:ff:ff"},
-		{mac{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}, true, "01:00:5e:00:00:fb"},
-		{mac{0x33, 0x33, 0, 0, 0, 1}, true, "33:33:00:00:00:01"},
-		{mac{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}, false, "02:42:ac:11:00:02"},
+		{MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true, "ff:ff:ff:ff:ff:ff"},
+		{MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}, true, "01:00:5e:00:00:fb"},
+		{MAC{0x33, 0x33, 0, 0, 0, 1}, true, "33:33:00:00:00:01"},
+		{MAC{0x02, 0x42, 0xac, 0x11, 0x00, 0x02}, false, "02:42:ac:11:00:02"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.str, func(t *testing.T) {
-			if got := tt.m.isMulticast(); got != tt.multi {
-				t.Errorf("isMulticast = %v, want %v", got, tt.multi)
+			if got := tt.m.IsMulticast(); got != tt.multi {
+				t.Errorf("IsMulticast = %v, want %v", got, tt.multi)
 			}
 			if got := tt.m.String(); got != tt.str {
 				t.Errorf("String = %q, want %q", got, tt.str)
@@ -244,17 +284,17 @@ func TestParseIPNoAlloc(t *testing.T) {
 	v4 := buildTestIPv4("10.0.0.1", "10.0.0.2", protoTCP, 0x4000, make([]byte, 20))
 	frame := append(make([]byte, 12), 0x08, 0x00)
 	if n := testing.AllocsPerRun(100, func() {
-		parseIP(v4)
-		parseIP(v6)
-		parseEth(frame)
+		ParseIP(v4)
+		ParseIP(v6)
+		ParseEth(frame)
 	}); n != 0 {
-		t.Errorf("parseIP/parseEth allocate %v times per run, want 0", n)
+		t.Errorf("ParseIP/ParseEth allocate %v times per run, want 0", n)
 	}
 }
 
 // FuzzPacketParsers feeds arbitrary bytes to every parser that sees
-// untrusted packets: none may panic, and whatever buildTooBig answers must
-// itself parse as an IP packet that buildTooBig refuses to answer.
+// untrusted packets: none may panic, and whatever BuildTooBig answers must
+// itself parse as an IP packet that BuildTooBig refuses to answer.
 func FuzzPacketParsers(f *testing.F) {
 	f.Add(buildTestIPv4("10.0.0.1", "10.0.0.2", protoTCP, 0x4000, []byte{0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x60, 0x02, 0, 0, 0, 0, 0, 0, 2, 4, 5, 0xb4}), 1000)
 	f.Add(buildTestIPv6("fd00::1", "fd00::2", protoHopByHop, extHdr(protoTCP), make([]byte, 24)), 1300)
@@ -262,19 +302,20 @@ func FuzzPacketParsers(f *testing.F) {
 	f.Add(append(append(make([]byte, 12), 0x81, 0, 0, 1, 0x08, 0), buildTestIPv4("10.0.0.1", "10.0.0.2", protoTCP, 0, make([]byte, 24))...), 576)
 	out := make([]byte, 1500)
 	f.Fuzz(func(t *testing.T, b []byte, mtu int) {
-		parseIP(b)
-		parseEth(b)
-		if n, ok := buildTooBig(out, b, mtu); ok {
-			info, ok := parseIP(out[:n])
-			if !ok || info.totalLen != n {
+		ParseIP(b)
+		ParseEth(b)
+		ParseEtherType(b, math.MaxInt)
+		if n, ok := BuildTooBig(out, b, mtu); ok {
+			info, ok := ParseIP(out[:n])
+			if !ok || info.TotalLen != n {
 				t.Fatalf("answer of %d bytes does not parse: %+v", n, info)
 			}
-			if _, again := buildTooBig(make([]byte, 1500), out[:n], mtu); again {
-				t.Fatal("buildTooBig answers its own answer")
+			if _, again := BuildTooBig(make([]byte, 1500), out[:n], mtu); again {
+				t.Fatal("BuildTooBig answers its own answer")
 			}
 		}
 		c := append([]byte{}, b...)
 		clampMSS(c, mtu)
-		clampMSSFrame(append([]byte{}, b...), mtu)
+		ClampMSSFrame(append([]byte{}, b...), mtu)
 	})
 }

@@ -1,26 +1,29 @@
-package quictun
+package hub
 
 import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/quictun/quictun/packet"
 )
 
-// Defaults for newMACTable.
+// Defaults for NewMACs.
 const (
 	defaultMACMaxAge     = 5 * time.Minute // as the Linux bridge's ageing time
 	defaultMACMaxEntries = 8192
 )
 
-// macTable learns which port (T: a session, or the local device) each MAC
-// was last seen on, with ageing: the table of the hub's TAP learning switch.
+// MACs is the table of the hub's TAP learning switch: it learns which port
+// (T: a session, or the local device) each MAC was last seen on, with
+// ageing.
 //
-// Safe for concurrent use. learn is called for every frame from several
+// Safe for concurrent use. Learn is called for every frame from several
 // goroutines, so its common case (the MAC is already known on the same port)
 // takes only the read lock and refreshes the entry's timestamp atomically;
 // only a new MAC or a move to another port takes the write lock.
 //
-// When the table is full, learn first drops aged-out entries (at most once a
+// When the table is full, Learn first drops aged-out entries (at most once a
 // second, so a flood of new source MACs costs little), and if it is still
 // full it refuses to learn the new MAC: frames to that MAC are then flooded
 // as unknown unicast, as a hardware switch with a full table does. Known
@@ -30,52 +33,52 @@ const (
 //
 // Ages are measured on the monotonic clock when the times passed in carry
 // one (time.Now does), so a wall-clock step does not age the table.
-type macTable[T comparable] struct {
+type MACs[T comparable] struct {
 	maxAge     time.Duration
 	maxEntries int
 	epoch      time.Time // ages are stored as durations since epoch
 
 	mu        sync.RWMutex
-	m         map[mac]*macEntry[T] // guarded by mu
-	lastPurge time.Duration        // guarded by mu (write lock); since epoch
+	m         map[packet.MAC]*macEntry[T] // guarded by mu
+	lastPurge time.Duration               // guarded by mu (write lock); since epoch
 
 	refusedN atomic.Uint64
 }
 
 // macEntry is one learned MAC.
 type macEntry[T comparable] struct {
-	port T            // guarded by macTable.mu: written under the write lock
+	port T            // guarded by MACs.mu: written under the write lock
 	seen atomic.Int64 // when last seen, as a time.Duration since the table's epoch
 }
 
-// newMACTable returns an empty table whose entries expire maxAge after they
+// NewMACs returns an empty table whose entries expire maxAge after they
 // were last seen and which holds at most maxEntries MACs. Zero (or negative)
 // values mean 5 minutes and 8192 entries.
-func newMACTable[T comparable](maxAge time.Duration, maxEntries int) *macTable[T] {
+func NewMACs[T comparable](maxAge time.Duration, maxEntries int) *MACs[T] {
 	if maxAge <= 0 {
 		maxAge = defaultMACMaxAge
 	}
 	if maxEntries <= 0 {
 		maxEntries = defaultMACMaxEntries
 	}
-	return &macTable[T]{
+	return &MACs[T]{
 		maxAge:     maxAge,
 		maxEntries: maxEntries,
 		epoch:      time.Now(),
-		m:          make(map[mac]*macEntry[T]),
+		m:          make(map[packet.MAC]*macEntry[T]),
 		lastPurge:  -1 << 62,
 	}
 }
 
 // since converts now to the table's internal timestamp.
-func (t *macTable[T]) since(now time.Time) time.Duration { return now.Sub(t.epoch) }
+func (t *MACs[T]) since(now time.Time) time.Duration { return now.Sub(t.epoch) }
 
-// learn records that src was seen on port at now. A multicast (or
+// Learn records that src was seen on port at now. A multicast (or
 // broadcast) src is ignored, as are all-zero MACs. A known MAC seen on
 // another port moves there. See the type's comment for what happens when
 // the table is full; ok is false when it refused a new src for that.
-func (t *macTable[T]) learn(src mac, port T, now time.Time) (ok bool) {
-	if src.isMulticast() || src == (mac{}) {
+func (t *MACs[T]) Learn(src packet.MAC, port T, now time.Time) (ok bool) {
+	if src.IsMulticast() || src == (packet.MAC{}) {
 		return true
 	}
 	ts := t.since(now)
@@ -111,9 +114,9 @@ func (t *macTable[T]) learn(src mac, port T, now time.Time) (ok bool) {
 	return true
 }
 
-// lookup returns the port dst was last seen on; false if dst is unknown or
+// Lookup returns the port dst was last seen on; false if dst is unknown or
 // its entry has aged out (older than maxAge at now).
-func (t *macTable[T]) lookup(dst mac, now time.Time) (T, bool) {
+func (t *MACs[T]) Lookup(dst packet.MAC, now time.Time) (T, bool) {
 	ts := t.since(now)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -125,9 +128,9 @@ func (t *macTable[T]) lookup(dst mac, now time.Time) (T, bool) {
 	return e.port, true
 }
 
-// removePort forgets every MAC learned on port (a session that ended) and
+// RemovePort forgets every MAC learned on port (a session that ended) and
 // returns how many.
-func (t *macTable[T]) removePort(port T) int {
+func (t *MACs[T]) RemovePort(port T) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -140,16 +143,16 @@ func (t *macTable[T]) removePort(port T) int {
 	return n
 }
 
-// expire drops the entries older than maxAge at now and returns how many;
+// Expire drops the entries older than maxAge at now and returns how many;
 // call it periodically (e.g. every maxAge/4) to bound memory.
-func (t *macTable[T]) expire(now time.Time) int {
+func (t *MACs[T]) Expire(now time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.expireLocked(t.since(now))
 }
 
-// expireLocked is expire with t.mu held for writing.
-func (t *macTable[T]) expireLocked(ts time.Duration) int {
+// expireLocked is Expire with t.mu held for writing.
+func (t *MACs[T]) expireLocked(ts time.Duration) int {
 	n := 0
 	for k, e := range t.m {
 		if ts-time.Duration(e.seen.Load()) > t.maxAge {
@@ -161,11 +164,11 @@ func (t *macTable[T]) expireLocked(ts time.Duration) int {
 }
 
 // len returns the number of entries, aged-out ones not yet expired included.
-func (t *macTable[T]) len() int {
+func (t *MACs[T]) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.m)
 }
 
-// refused returns how many new MACs learn refused because the table was full.
-func (t *macTable[T]) refused() uint64 { return t.refusedN.Load() }
+// refused returns how many new MACs Learn refused because the table was full.
+func (t *MACs[T]) refused() uint64 { return t.refusedN.Load() }

@@ -1,4 +1,4 @@
-package quictun
+package hub
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// routeTable maps prefixes to values of T (the hub maps tunnel addresses and
+// Routes maps prefixes to values of T (the hub maps tunnel addresses and
 // client routes to sessions) and answers longest-prefix-match lookups.
 //
 // Safe for concurrent use: lookups from many goroutines on the hot path take
@@ -20,13 +20,13 @@ import (
 // masks much faster than a netip.Prefix.
 //
 // The zero value is an empty table ready to use.
-type routeTable[T comparable] struct {
+type Routes[T comparable] struct {
 	mu sync.RWMutex
 	v4 routeFamily[T] // guarded by mu
 	v6 routeFamily[T] // guarded by mu
 }
 
-// routeFamily is one address family of a routeTable.
+// routeFamily is one address family of a Routes.
 type routeFamily[T comparable] struct {
 	m      map[routeKey]routeEntry[T]
 	counts [129]int // number of prefixes in m per prefix length
@@ -75,7 +75,7 @@ func prefixKey(p netip.Prefix) routeKey {
 }
 
 // family returns the family table for an address, or nil for an invalid one.
-func (t *routeTable[T]) family(a netip.Addr) *routeFamily[T] {
+func (t *Routes[T]) family(a netip.Addr) *routeFamily[T] {
 	switch {
 	case a.Is4():
 		return &t.v4
@@ -85,9 +85,9 @@ func (t *routeTable[T]) family(a netip.Addr) *routeFamily[T] {
 	return nil
 }
 
-// insert maps the prefix p (masked first, zone dropped) to v and returns the
+// Insert maps the prefix p (masked first, zone dropped) to v and returns the
 // value it replaced, if any. An invalid prefix is ignored (replaced false).
-func (t *routeTable[T]) insert(p netip.Prefix, v T) (prev T, replaced bool) {
+func (t *Routes[T]) Insert(p netip.Prefix, v T) (prev T, replaced bool) {
 	if !p.IsValid() {
 		return prev, false
 	}
@@ -111,7 +111,7 @@ func (t *routeTable[T]) insert(p netip.Prefix, v T) (prev T, replaced bool) {
 // remove deletes the prefix p (masked first) only if it maps to v, so that a
 // replaced session cannot remove its successor's entry. It reports whether
 // it deleted anything.
-func (t *routeTable[T]) remove(p netip.Prefix, v T) bool {
+func (t *Routes[T]) remove(p netip.Prefix, v T) bool {
 	if !p.IsValid() {
 		return false
 	}
@@ -128,8 +128,8 @@ func (t *routeTable[T]) remove(p netip.Prefix, v T) bool {
 	return true
 }
 
-// removeValue deletes every prefix mapped to v and returns how many.
-func (t *routeTable[T]) removeValue(v T) int {
+// RemoveValue deletes every prefix mapped to v and returns how many.
+func (t *Routes[T]) RemoveValue(v T) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
@@ -145,10 +145,10 @@ func (t *routeTable[T]) removeValue(v T) int {
 	return n
 }
 
-// lookup returns the value of the longest prefix containing a. An
+// Lookup returns the value of the longest prefix containing a. An
 // IPv4-mapped IPv6 address is an IPv6 address here (it matches IPv6
 // prefixes only); a zone is ignored. It does not allocate.
-func (t *routeTable[T]) lookup(a netip.Addr) (T, bool) {
+func (t *Routes[T]) Lookup(a netip.Addr) (T, bool) {
 	var zero T
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -166,8 +166,8 @@ func (t *routeTable[T]) lookup(a netip.Addr) (T, bool) {
 	return zero, false
 }
 
-// lookupExact returns the value of exactly the prefix p (masked first).
-func (t *routeTable[T]) lookupExact(p netip.Prefix) (T, bool) {
+// LookupExact returns the value of exactly the prefix p (masked first).
+func (t *Routes[T]) LookupExact(p netip.Prefix) (T, bool) {
 	var zero T
 	if !p.IsValid() {
 		return zero, false
@@ -180,7 +180,7 @@ func (t *routeTable[T]) lookupExact(p netip.Prefix) (T, bool) {
 }
 
 // len returns the number of prefixes in the table.
-func (t *routeTable[T]) len() int {
+func (t *Routes[T]) len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.v4.m) + len(t.v6.m)

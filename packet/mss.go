@@ -1,14 +1,11 @@
-package quictun
+package packet
 
-import (
-	"encoding/binary"
-
-	"github.com/quictun/quictun/device"
-)
+import "encoding/binary"
 
 // TCP header fields clampMSS reads.
 const (
-	tcpHeaderLen = 20
+	// TCPHeaderLen is the length of a TCP header without options.
+	TCPHeaderLen = 20
 	tcpFlagSYN   = 0x02
 	tcpOptEnd    = 0
 	tcpOptNOP    = 1
@@ -16,12 +13,12 @@ const (
 	tcpOptMSSLen = 4
 	// ipv6ExtraHeader is how much longer an IPv6 header is than an IPv4
 	// one: clampMSS lowers an IPv6 SYN's MSS by this much more.
-	ipv6ExtraHeader = ipv6HeaderLen - ipv4HeaderLen
+	ipv6ExtraHeader = ipv6HeaderLen - IPv4HeaderLen
 )
 
 // mssForMTU returns the MSS to pass to clampMSS for an inner IP MTU: the
 // MTU minus the IPv4 and TCP headers (40 bytes).
-func mssForMTU(mtu int) int { return mtu - ipv4HeaderLen - tcpHeaderLen }
+func mssForMTU(mtu int) int { return mtu - IPv4HeaderLen - TCPHeaderLen }
 
 // clampMSS lowers the MSS option of a TCP SYN (or SYN-ACK) in the IP packet
 // pkt to at most mss, fixing the TCP checksum incrementally (RFC 1624). It
@@ -35,26 +32,26 @@ func mssForMTU(mtu int) int { return mtu - ipv4HeaderLen - tcpHeaderLen }
 // mssForMTU to derive mss from an MTU. An mss of 0 or less, or an IPv6
 // limit below 1 byte, changes nothing. It does not allocate.
 func clampMSS(pkt []byte, mss int) bool {
-	info, ok := parseIP(pkt)
-	if !ok || info.proto != protoTCP || info.fragment || info.firstFragment {
+	info, ok := ParseIP(pkt)
+	if !ok || info.Proto != protoTCP || info.Fragment || info.FirstFragment {
 		return false
 	}
-	if info.version == 6 {
+	if info.Version == 6 {
 		mss -= ipv6ExtraHeader
 	}
 	if mss <= 0 {
 		return false
 	}
 	mss = min(mss, 0xffff)
-	tcp := pkt[info.hdrLen:info.totalLen]
-	if len(tcp) < tcpHeaderLen || tcp[13]&tcpFlagSYN == 0 {
+	tcp := pkt[info.HdrLen:info.TotalLen]
+	if len(tcp) < TCPHeaderLen || tcp[13]&tcpFlagSYN == 0 {
 		return false
 	}
 	dataOff := int(tcp[12]>>4) * 4
-	if dataOff < tcpHeaderLen || dataOff > len(tcp) {
+	if dataOff < TCPHeaderLen || dataOff > len(tcp) {
 		return false
 	}
-	opts := tcp[tcpHeaderLen:dataOff]
+	opts := tcp[TCPHeaderLen:dataOff]
 	for i := 0; i < len(opts); {
 		switch opts[i] {
 		case tcpOptEnd:
@@ -74,7 +71,7 @@ func clampMSS(pkt []byte, mss int) bool {
 			if l != tcpOptMSSLen {
 				return false
 			}
-			off := tcpHeaderLen + i + 2 // of the MSS value in tcp
+			off := TCPHeaderLen + i + 2 // of the MSS value in tcp
 			if int(binary.BigEndian.Uint16(tcp[off:])) <= mss {
 				return false
 			}
@@ -100,22 +97,29 @@ func setTCPUint16(tcp []byte, off int, v uint16) {
 	for w := start; w < end; w += 2 {
 		sum += uint64(binary.BigEndian.Uint16(tcp[w:]))
 	}
-	binary.BigEndian.PutUint16(tcp[16:18], ^device.ChecksumFold(sum))
+	binary.BigEndian.PutUint16(tcp[16:18], ^ChecksumFold(sum))
 }
 
-// clampMSSFrame does what clampMSS does for an Ethernet frame carrying IPv4
-// or IPv6, after optional 802.1Q/802.1ad tags. mss is the limit for an
-// untagged frame; each tag takes its 4 bytes off it, so that a full segment
-// makes a frame of the same length whatever its tags. A frame whose IP
-// version does not match its ethertype is left untouched.
-func clampMSSFrame(frame []byte, mss int) bool {
-	_, _, et, off, ok := parseEth(frame)
+// ClampMSSFrame lowers the MSS option of a TCP SYN (or SYN-ACK) carried
+// over IPv4 or IPv6 in an Ethernet frame, after up to two 802.1Q/802.1ad
+// tags, so that the peers' full segments fit the tunnel; it fixes the TCP
+// checksum incrementally (RFC 1624) and reports whether it changed the
+// frame. mss is the limit for IPv4 in an untagged frame; each tag takes
+// its 4 bytes off it, and IPv6 20 more for its longer header, so that a
+// full segment makes a frame of the same length whatever its tags and
+// family (as OpenVPN's mssfix does). Anything else is left untouched and
+// gives false: non-TCP, non-SYN, fragments (first or not), malformed
+// packets, a SYN without an MSS option or with one already ≤ the limit, a
+// frame whose IP version does not match its ethertype, and an mss (or
+// IPv6 limit) below 1. It does not allocate.
+func ClampMSSFrame(frame []byte, mss int) bool {
+	_, _, et, off, ok := ParseEth(frame)
 	if !ok || off >= len(frame) {
 		return false
 	}
 	switch v := frame[off] >> 4; {
-	case et == etherTypeIPv4 && v == 4, et == etherTypeIPv6 && v == 6:
-		return clampMSS(frame[off:], mss-(off-ethHeaderLen))
+	case et == EtherTypeIPv4 && v == 4, et == EtherTypeIPv6 && v == 6:
+		return clampMSS(frame[off:], mss-(off-EthHeaderLen))
 	}
 	return false
 }
