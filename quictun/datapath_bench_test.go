@@ -11,7 +11,6 @@ import (
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
-	"github.com/quictun/quictun/quictun/internal/hub"
 )
 
 // discardDevice swallows writes; reads block until Close.
@@ -38,22 +37,9 @@ func (d *discardDevice) Close() error                                 { close(d.
 // session owning 10.77.0.11 and a routes table like a real hub's.
 func benchHub(b testing.TB, mode device.Kind) (*Server, *session) {
 	b.Helper()
-	s := &Server{
-		cfg:        ServerConfig{Mode: mode, MTU: TUNMTU(DefaultPacketSize), PacketSize: DefaultPacketSize, QueueLen: 64}.withDefaults(),
-		mode:       mode,
-		dev:        newDiscard(mode),
-		routes:     new(hub.Routes[*session]),
-		macs:       hub.NewMACs[*session](0, 0),
-		local:      &session{name: "(local device)"},
-		icmp:       newRateLimiter(100, 200),
-		logRL:      newRateLimiter(1, 10),
-		sessions:   make(map[string]*session),
-		bufs:       newBufPool(maxFrameLen),
-		devScratch: make([][]byte, 1),
-	}
-	s.log = s.cfg.Logger
-	ss := &session{srv: s, name: "c1", peerMTU: s.cfg.MTU, maxDatagram: MaxDatagramPayload(DefaultPacketSize),
-		queue: make(chan *packetBuf, 64), id: qcrypto.Identity{Name: "c1"}, scratch: make([][]byte, 1)}
+	s := newHub(ServerConfig{Mode: mode, MTU: TUNMTU(DefaultPacketSize), PacketSize: DefaultPacketSize, QueueLen: 64}.withDefaults())
+	s.dev = newDiscard(mode)
+	ss := newSession(s, nil, qcrypto.Identity{Name: "c1"}, s.log)
 	ss.addrs = []netip.Prefix{netip.MustParsePrefix("10.77.0.11/24")}
 	ss.ready.Store(true)
 	s.sessions["c1"] = ss

@@ -68,21 +68,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	mode := cfg.Mode
-	s := &Server{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		mode:       mode,
-		routes:     new(hub.Routes[*session]),
-		macs:       hub.NewMACs[*session](0, 0),
-		local:      &session{name: "(local device)"},
-		leases:     cfg.Leases,
-		icmp:       newRateLimiter(100, 200),
-		logRL:      newRateLimiter(1, 10),
-		sessions:   make(map[string]*session),
-		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
-		devScratch: make([][]byte, 1),
-	}
+	s := newHub(cfg)
 	if cfg.Conn != nil {
 		s.pc = cfg.Conn
 	} else {
@@ -101,6 +87,26 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.ln = ln
 	return s, nil
+}
+
+// newHub builds the forwarding state of a server for cfg (validated, with
+// defaults filled in) without opening a socket: NewServer binds it, and
+// tests and benchmarks drive it as it is.
+func newHub(cfg ServerConfig) *Server {
+	return &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		mode:       cfg.Mode,
+		routes:     new(hub.Routes[*session]),
+		macs:       hub.NewMACs[*session](0, 0),
+		local:      &session{name: "(local device)"},
+		leases:     cfg.Leases,
+		icmp:       newRateLimiter(100, 200),
+		logRL:      newRateLimiter(1, 10),
+		sessions:   make(map[string]*session),
+		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
+		devScratch: make([][]byte, 1),
+	}
 }
 
 // MTU returns the device MTU the server runs with (and announces to
