@@ -1,4 +1,4 @@
-package quictun
+package wire
 
 import (
 	"bytes"
@@ -29,54 +29,54 @@ func testPacket(n int, seed byte) []byte {
 }
 
 func TestSplitWireFormat(t *testing.T) {
-	var f fragmenter
-	out := fragBufs(maxFragments, 1400)
+	var f Fragmenter
+	out := fragBufs(MaxFragments, 1400)
 
 	// Fits: one PACKET datagram.
 	pkt := testPacket(1399, 1)
-	n, err := f.split(pkt, 1400, out)
+	n, err := f.Split(pkt, 1400, out)
 	if err != nil || n != 1 {
 		t.Fatalf("split(1399, 1400) = %d, %v; want 1 datagram", n, err)
 	}
-	if len(out[0]) != 1400 || out[0][0] != dgTypePacket || !bytes.Equal(out[0][1:], pkt) {
+	if len(out[0]) != 1400 || out[0][0] != TypePacket || !bytes.Equal(out[0][1:], pkt) {
 		t.Errorf("PACKET datagram wrong: len %d header %#x", len(out[0]), out[0][0])
 	}
 
 	// One byte more: two even FRAGMENT datagrams, ids counting up.
 	for wantID := range 3 {
-		out = fragBufs(maxFragments, 1400)
+		out = fragBufs(MaxFragments, 1400)
 		pkt = testPacket(1400, 2)
-		n, err = f.split(pkt, 1400, out)
+		n, err = f.Split(pkt, 1400, out)
 		if err != nil || n != 2 {
 			t.Fatalf("split(1400, 1400) = %d, %v; want 2 datagrams", n, err)
 		}
 		for i, d := range out[:n] {
-			if len(d) != fragmentHeaderLen+700 {
-				t.Errorf("piece %d: len %d, want %d", i, len(d), fragmentHeaderLen+700)
+			if len(d) != FragmentHeaderLen+700 {
+				t.Errorf("piece %d: len %d, want %d", i, len(d), FragmentHeaderLen+700)
 			}
-			if d[0] != dgTypeFragment || d[1] != 0 || int(d[2]) != wantID || int(d[3]) != i || d[4] != 2 {
+			if d[0] != TypeFragment || d[1] != 0 || int(d[2]) != wantID || int(d[3]) != i || d[4] != 2 {
 				t.Errorf("piece %d header % x, want 01 00 %02x %02x 02", i, d[:5], wantID, i)
 			}
-			if !bytes.Equal(d[fragmentHeaderLen:], pkt[i*700:(i+1)*700]) {
+			if !bytes.Equal(d[FragmentHeaderLen:], pkt[i*700:(i+1)*700]) {
 				t.Errorf("piece %d content differs", i)
 			}
 		}
 	}
 
 	// Uneven: all but the last the same length, the last not longer.
-	out = fragBufs(maxFragments, 1200)
+	out = fragBufs(MaxFragments, 1200)
 	pkt = testPacket(3001, 3)
-	n, err = f.split(pkt, 1200, out)
+	n, err = f.Split(pkt, 1200, out)
 	if err != nil || n != 3 {
 		t.Fatalf("split(3001, 1200) = %d, %v; want 3", n, err)
 	}
-	if len(out[0]) != len(out[1]) || len(out[2]) > len(out[0]) || len(out[0])-fragmentHeaderLen != 1001 || len(out[2])-fragmentHeaderLen != 999 {
+	if len(out[0]) != len(out[1]) || len(out[2]) > len(out[0]) || len(out[0])-FragmentHeaderLen != 1001 || len(out[2])-FragmentHeaderLen != 999 {
 		t.Errorf("piece lengths %d %d %d", len(out[0]), len(out[1]), len(out[2]))
 	}
 }
 
 func TestSplitErrors(t *testing.T) {
-	var f fragmenter
+	var f Fragmenter
 	tests := []struct {
 		name    string
 		pkt     int
@@ -85,17 +85,17 @@ func TestSplitErrors(t *testing.T) {
 		bufSize int
 		want    error
 	}{
-		{"empty packet", 0, 1400, 16, 1400, errEmptyPacket},
-		{"datagram too small", 3, fragmentHeaderLen, 16, 1400, errDatagramTooSmall},
-		{"too many fragments", 16*1195 + 1, 1200, 17, 1200, errTooManyFragments},
+		{"empty packet", 0, 1400, 16, 1400, ErrEmptyPacket},
+		{"datagram too small", 3, FragmentHeaderLen, 16, 1400, ErrDatagramTooSmall},
+		{"too many fragments", 16*1195 + 1, 1200, 17, 1200, ErrTooManyFragments},
 		{"exactly 16 fragments fit", 16 * 1195, 1200, 16, 1200, nil},
-		{"too few buffers", 3000, 1200, 2, 1200, errFragmentBuffers},
-		{"buffer too small", 3000, 1200, 3, 1000, errFragmentBuffers},
-		{"no buffer", 10, 1200, 0, 1200, errFragmentBuffers},
+		{"too few buffers", 3000, 1200, 2, 1200, ErrFragmentBuffers},
+		{"buffer too small", 3000, 1200, 3, 1000, ErrFragmentBuffers},
+		{"no buffer", 10, 1200, 0, 1200, ErrFragmentBuffers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.split(testPacket(tt.pkt, 0), tt.maxDg, fragBufs(tt.bufs, tt.bufSize))
+			_, err := f.Split(testPacket(tt.pkt, 0), tt.maxDg, fragBufs(tt.bufs, tt.bufSize))
 			if !errors.Is(err, tt.want) {
 				t.Errorf("split error %v, want %v", err, tt.want)
 			}
@@ -105,8 +105,8 @@ func TestSplitErrors(t *testing.T) {
 
 func TestFragmentRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var f fragmenter
-	r := newReassembler(0, 0)
+	var f Fragmenter
+	r := NewReassembler(0, 0, nil)
 	now := time.Now()
 	var wantCompleted uint64
 	sizes := []int{1, 2, 100, 1162, 1163, 1199, 1200, 1201, 1414, 1415, 1416, 1514, 1518, 2000, 2999, 4096, 9000, 16 * 1158}
@@ -116,11 +116,11 @@ func TestFragmentRoundTrip(t *testing.T) {
 	for _, size := range sizes {
 		for _, maxDg := range []int{1163, 1200, 1243, 1300, 1415} {
 			pkt := testPacket(size, byte(size))
-			if size > 16*(maxDg-fragmentHeaderLen) {
+			if size > 16*(maxDg-FragmentHeaderLen) {
 				continue
 			}
-			out := fragBufs(maxFragments, maxDg)
-			n, err := f.split(pkt, maxDg, out)
+			out := fragBufs(MaxFragments, maxDg)
+			n, err := f.Split(pkt, maxDg, out)
 			if err != nil {
 				t.Fatalf("split(%d, %d): %v", size, maxDg, err)
 			}
@@ -130,14 +130,14 @@ func TestFragmentRoundTrip(t *testing.T) {
 				}
 			}
 			if n == 1 {
-				if out[0][0]&dgTypeMask != dgTypePacket || !bytes.Equal(out[0][1:], pkt) {
+				if out[0][0]&TypeMask != TypePacket || !bytes.Equal(out[0][1:], pkt) {
 					t.Fatalf("split(%d, %d): bad PACKET datagram", size, maxDg)
 				}
 				continue
 			}
 			rng.Shuffle(n, func(i, j int) { out[i], out[j] = out[j], out[i] })
 			for i, d := range out[:n] {
-				got, err := r.add(d, now)
+				got, err := r.Add(d, now)
 				if err != nil {
 					t.Fatalf("size %d maxDg %d: add: %v", size, maxDg, err)
 				}
@@ -158,11 +158,11 @@ func TestFragmentRoundTrip(t *testing.T) {
 }
 
 // splitTest splits a packet of size bytes into datagrams of at most maxDg.
-func splitTest(t *testing.T, f *fragmenter, size, maxDg int, seed byte) ([]byte, [][]byte) {
+func splitTest(t *testing.T, f *Fragmenter, size, maxDg int, seed byte) ([]byte, [][]byte) {
 	t.Helper()
 	pkt := testPacket(size, seed)
-	out := fragBufs(maxFragments, maxDg)
-	n, err := f.split(pkt, maxDg, out)
+	out := fragBufs(MaxFragments, maxDg)
+	n, err := f.Split(pkt, maxDg, out)
 	if err != nil || n < 2 {
 		t.Fatalf("split(%d, %d) = %d, %v", size, maxDg, n, err)
 	}
@@ -170,21 +170,21 @@ func splitTest(t *testing.T, f *fragmenter, size, maxDg int, seed byte) ([]byte,
 }
 
 func TestReassemblerLossExpires(t *testing.T) {
-	var f fragmenter
-	r := newReassembler(4, 2*time.Second)
+	var f Fragmenter
+	r := NewReassembler(4, 2*time.Second, nil)
 	now := time.Now()
 	_, dgs := splitTest(t, &f, 3000, 1200, 1)
 	for _, d := range dgs[1:] { // piece 0 lost
-		if got, err := r.add(d, now); got != nil || err != nil {
+		if got, err := r.Add(d, now); got != nil || err != nil {
 			t.Fatalf("add = %v, %v", got, err)
 		}
 	}
 	pkt2, dgs2 := splitTest(t, &f, 2000, 1200, 2)
-	r.add(dgs2[0], now.Add(2*time.Second)) // not yet expired
+	r.Add(dgs2[0], now.Add(2*time.Second)) // not yet expired
 	if _, expired, _ := r.stats(); expired != 0 {
 		t.Fatalf("expired = %d before the timeout", expired)
 	}
-	got, _ := r.add(dgs2[1], now.Add(2*time.Second+time.Millisecond))
+	got, _ := r.Add(dgs2[1], now.Add(2*time.Second+time.Millisecond))
 	if !bytes.Equal(got, pkt2) {
 		t.Fatal("second packet not rebuilt")
 	}
@@ -192,21 +192,21 @@ func TestReassemblerLossExpires(t *testing.T) {
 		t.Errorf("expired = %d after the timeout, want 1", expired)
 	}
 	// The lost piece arriving late starts a new packet that never completes.
-	if got, _ := r.add(dgs[0], now.Add(3*time.Second)); got != nil {
+	if got, _ := r.Add(dgs[0], now.Add(3*time.Second)); got != nil {
 		t.Error("late piece completed a dropped packet")
 	}
 	// A piece of a timed-out packet with the same id restarts it.
 	pkt3, dgs3 := splitTest(t, &f, 3000, 1300, 3) // 3 pieces
-	r.add(dgs3[0], now.Add(4*time.Second))
-	r.add(dgs3[1], now.Add(7*time.Second)) // too late: restarts the slot
-	got, _ = r.add(dgs3[0], now.Add(7*time.Second))
+	r.Add(dgs3[0], now.Add(4*time.Second))
+	r.Add(dgs3[1], now.Add(7*time.Second)) // too late: restarts the slot
+	got, _ = r.Add(dgs3[0], now.Add(7*time.Second))
 	if got != nil {
 		t.Fatal("completed with a piece from before the timeout")
 	}
-	if got, _ = r.add(dgs3[1], now.Add(7*time.Second)); got != nil {
+	if got, _ = r.Add(dgs3[1], now.Add(7*time.Second)); got != nil {
 		t.Fatal("duplicate piece completed the packet")
 	}
-	got, _ = r.add(dgs3[2], now.Add(7*time.Second))
+	got, _ = r.Add(dgs3[2], now.Add(7*time.Second))
 	if !bytes.Equal(got, pkt3) {
 		t.Error("restarted packet not rebuilt")
 	}
@@ -214,8 +214,8 @@ func TestReassemblerLossExpires(t *testing.T) {
 
 func TestReassemblerInterleaved(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var f fragmenter
-	r := newReassembler(8, time.Second)
+	var f Fragmenter
+	r := NewReassembler(8, time.Second, nil)
 	now := time.Now()
 	for round := range 50 {
 		type piece struct {
@@ -234,7 +234,7 @@ func TestReassemblerInterleaved(t *testing.T) {
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 		done := 0
 		for _, p := range all {
-			got, err := r.add(p.d, now)
+			got, err := r.Add(p.d, now)
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
@@ -255,26 +255,26 @@ func TestReassemblerInterleaved(t *testing.T) {
 }
 
 func TestReassemblerSlotExhaustion(t *testing.T) {
-	var f fragmenter
-	r := newReassembler(2, time.Minute)
+	var f Fragmenter
+	r := NewReassembler(2, time.Minute, nil)
 	now := time.Now()
 	p1, d1 := splitTest(t, &f, 2000, 1200, 1)
 	p2, d2 := splitTest(t, &f, 2000, 1200, 2)
 	p3, d3 := splitTest(t, &f, 2000, 1200, 3)
-	r.add(d1[0], now)
-	r.add(d2[0], now.Add(time.Millisecond))
-	r.add(d3[0], now.Add(2*time.Millisecond)) // evicts packet 1, the oldest
+	r.Add(d1[0], now)
+	r.Add(d2[0], now.Add(time.Millisecond))
+	r.Add(d3[0], now.Add(2*time.Millisecond)) // evicts packet 1, the oldest
 	if _, e, _ := r.stats(); e != 1 {
 		t.Fatalf("expired = %d, want 1", e)
 	}
-	if got, _ := r.add(d1[1], now); got != nil {
+	if got, _ := r.Add(d1[1], now); got != nil {
 		t.Error("evicted packet 1 completed") // (and evicts packet 2 in turn)
 	}
-	if got, _ := r.add(d3[1], now); !bytes.Equal(got, p3) {
+	if got, _ := r.Add(d3[1], now); !bytes.Equal(got, p3) {
 		t.Error("packet 3 not rebuilt")
 	}
-	r.add(d2[0], now)
-	if got, _ := r.add(d2[1], now); !bytes.Equal(got, p2) {
+	r.Add(d2[0], now)
+	if got, _ := r.Add(d2[1], now); !bytes.Equal(got, p2) {
 		t.Error("packet 2 not rebuilt after retransmission")
 	}
 	_ = p1
@@ -284,24 +284,24 @@ func TestReassemblerSlotExhaustion(t *testing.T) {
 }
 
 func TestReassemblerStaleID(t *testing.T) {
-	f := new(fragmenter)
-	r := newReassembler(8, time.Hour)
+	f := new(Fragmenter)
+	r := NewReassembler(8, time.Hour, nil)
 	now := time.Now()
 	_, old := splitTest(t, f, 2000, 1200, 1)
-	r.add(old[0], now)                   // never completed
+	r.Add(old[0], now)                   // never completed
 	f.nextID.Add(reassemblyStaleIDs - 1) // the next id is exactly the window ahead
 	pkt, dgs := splitTest(t, f, 2000, 1200, 2)
-	r.add(dgs[0], now)
+	r.Add(dgs[0], now)
 	if _, e, _ := r.stats(); e != 0 {
 		t.Fatalf("expired = %d within the stale window", e)
 	}
 	f.nextID.Add(1)
 	_, dgs2 := splitTest(t, f, 2000, 1200, 3)
-	r.add(dgs2[0], now)
+	r.Add(dgs2[0], now)
 	if _, e, _ := r.stats(); e != 1 {
 		t.Errorf("expired = %d, want 1 for the stale id", e)
 	}
-	if got, _ := r.add(dgs[1], now); !bytes.Equal(got, pkt) {
+	if got, _ := r.Add(dgs[1], now); !bytes.Equal(got, pkt) {
 		t.Error("recent packet not rebuilt")
 	}
 }
@@ -309,33 +309,33 @@ func TestReassemblerStaleID(t *testing.T) {
 func TestReassemblerMalformed(t *testing.T) {
 	// hdr returns a FRAGMENT header for id 7.
 	hdr := func(index, count byte, n int) []byte {
-		return append([]byte{dgTypeFragment, 0, 7, index, count}, make([]byte, n)...)
+		return append([]byte{TypeFragment, 0, 7, index, count}, make([]byte, n)...)
 	}
 	tests := []struct {
 		name string
 		dgs  [][]byte // added in order; the last must fail with want
 		want error
 	}{
-		{"too short", [][]byte{{dgTypeFragment, 0, 7, 0, 2}}, errFragmentShort},
-		{"not a fragment", [][]byte{{dgTypePacket, 0, 7, 0, 2, 1}}, errFragmentType},
-		{"reserved type", [][]byte{{0x3f, 0, 7, 0, 2, 1}}, errFragmentType},
-		{"count 1", [][]byte{hdr(0, 1, 10)}, errFragmentHeader},
-		{"count 17", [][]byte{hdr(0, 17, 10)}, errFragmentHeader},
-		{"index past count", [][]byte{hdr(3, 3, 10)}, errFragmentHeader},
-		{"count changes", [][]byte{hdr(0, 3, 10), hdr(1, 4, 10)}, errFragmentInconsistent},
-		{"piece length changes", [][]byte{hdr(0, 3, 10), hdr(1, 3, 11)}, errFragmentInconsistent},
-		{"last longer than the others", [][]byte{hdr(0, 3, 10), hdr(2, 3, 11)}, errFragmentInconsistent},
-		{"last first, then shorter pieces", [][]byte{hdr(2, 3, 11), hdr(0, 3, 10)}, errFragmentInconsistent},
-		{"too large", [][]byte{hdr(0, 16, 4400)}, errFragmentTooLarge},
-		{"too large with the last", [][]byte{hdr(0, 2, 40000), hdr(1, 2, 30000)}, errFragmentInconsistent},
+		{"too short", [][]byte{{TypeFragment, 0, 7, 0, 2}}, ErrFragmentShort},
+		{"not a fragment", [][]byte{{TypePacket, 0, 7, 0, 2, 1}}, ErrFragmentType},
+		{"reserved type", [][]byte{{0x3f, 0, 7, 0, 2, 1}}, ErrFragmentType},
+		{"count 1", [][]byte{hdr(0, 1, 10)}, ErrFragmentHeader},
+		{"count 17", [][]byte{hdr(0, 17, 10)}, ErrFragmentHeader},
+		{"index past count", [][]byte{hdr(3, 3, 10)}, ErrFragmentHeader},
+		{"count changes", [][]byte{hdr(0, 3, 10), hdr(1, 4, 10)}, ErrFragmentInconsistent},
+		{"piece length changes", [][]byte{hdr(0, 3, 10), hdr(1, 3, 11)}, ErrFragmentInconsistent},
+		{"last longer than the others", [][]byte{hdr(0, 3, 10), hdr(2, 3, 11)}, ErrFragmentInconsistent},
+		{"last first, then shorter pieces", [][]byte{hdr(2, 3, 11), hdr(0, 3, 10)}, ErrFragmentInconsistent},
+		{"too large", [][]byte{hdr(0, 16, 4400)}, ErrFragmentTooLarge},
+		{"too large with the last", [][]byte{hdr(0, 2, 40000), hdr(1, 2, 30000)}, ErrFragmentInconsistent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newReassembler(0, 0)
+			r := NewReassembler(0, 0, nil)
 			now := time.Now()
 			var err error
 			for i, d := range tt.dgs {
-				_, err = r.add(d, now)
+				_, err = r.Add(d, now)
 				if i < len(tt.dgs)-1 && err != nil {
 					t.Fatalf("datagram %d: %v", i, err)
 				}
@@ -347,8 +347,8 @@ func TestReassemblerMalformed(t *testing.T) {
 				t.Errorf("malformed = %d, want 1", m)
 			}
 			// The packet in progress is gone: a consistent retry completes.
-			got, _ := r.add(hdr(0, 2, 5), now)
-			got2, err := r.add(hdr(1, 2, 5), now)
+			got, _ := r.Add(hdr(0, 2, 5), now)
+			got2, err := r.Add(hdr(1, 2, 5), now)
 			if got != nil || err != nil || len(got2) != 10 {
 				t.Errorf("retry after a malformed datagram: %d bytes, %v", len(got2), err)
 			}
@@ -357,13 +357,13 @@ func TestReassemblerMalformed(t *testing.T) {
 }
 
 func TestReassemblerEpochIgnored(t *testing.T) {
-	var f fragmenter
-	r := newReassembler(0, 0)
+	var f Fragmenter
+	r := NewReassembler(0, 0, nil)
 	pkt, dgs := splitTest(t, &f, 2000, 1200, 9)
 	var got []byte
 	for _, d := range dgs {
 		d[0] |= 0xc0
-		got, _ = r.add(d, time.Now())
+		got, _ = r.Add(d, time.Now())
 	}
 	if !bytes.Equal(got, pkt) {
 		t.Error("fragments with epoch bits set not reassembled")
@@ -371,15 +371,15 @@ func TestReassemblerEpochIgnored(t *testing.T) {
 }
 
 func TestFragmenterSharedIDs(t *testing.T) {
-	var f fragmenter // one, shared by every sender
+	var f Fragmenter // one, shared by every sender
 	var mu sync.Mutex
 	seen := map[uint16]bool{}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
-			out := fragBufs(maxFragments, 1200)
+			out := fragBufs(MaxFragments, 1200)
 			for range 1000 {
-				n, err := f.split(testPacket(2000, byte(g)), 1200, out)
+				n, err := f.Split(testPacket(2000, byte(g)), 1200, out)
 				if err != nil || n != 2 {
 					t.Errorf("split: %d, %v", n, err)
 					return
@@ -401,23 +401,23 @@ func TestFragmenterSharedIDs(t *testing.T) {
 }
 
 func TestFragmentNoAlloc(t *testing.T) {
-	var f fragmenter
-	r := newReassembler(0, 0)
+	var f Fragmenter
+	r := NewReassembler(0, 0, nil)
 	pkt := testPacket(1514, 1)
-	out := fragBufs(maxFragments, 1200)
+	out := fragBufs(MaxFragments, 1200)
 	now := time.Now()
 	step := func() {
-		bufs := out[:maxFragments]
+		bufs := out[:MaxFragments]
 		for i := range bufs {
 			bufs[i] = bufs[i][:cap(bufs[i])]
 		}
-		n, err := f.split(pkt, 1200, bufs)
+		n, err := f.Split(pkt, 1200, bufs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []byte
 		for i := n - 1; i >= 0; i-- {
-			got, _ = r.add(bufs[i], now)
+			got, _ = r.Add(bufs[i], now)
 		}
 		if len(got) != len(pkt) {
 			t.Fatalf("reassembled %d bytes", len(got))
@@ -430,8 +430,8 @@ func TestFragmentNoAlloc(t *testing.T) {
 }
 
 func BenchmarkSplit(b *testing.B) {
-	var f fragmenter
-	out := fragBufs(maxFragments, 1200)
+	var f Fragmenter
+	out := fragBufs(MaxFragments, 1200)
 	for _, size := range []int{1000, 1514, 9000} {
 		pkt := testPacket(size, 0)
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
@@ -441,7 +441,7 @@ func BenchmarkSplit(b *testing.B) {
 				for i := range out {
 					out[i] = out[i][:cap(out[i])]
 				}
-				if _, err := f.split(pkt, 1200, out); err != nil {
+				if _, err := f.Split(pkt, 1200, out); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -450,23 +450,23 @@ func BenchmarkSplit(b *testing.B) {
 }
 
 func BenchmarkReassemble(b *testing.B) {
-	var f fragmenter
-	r := newReassembler(0, 0)
+	var f Fragmenter
+	r := NewReassembler(0, 0, nil)
 	now := time.Now()
 	for _, size := range []int{1514, 9000} {
 		pkt := testPacket(size, 0)
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			out := fragBufs(maxFragments, 1200)
+			out := fragBufs(MaxFragments, 1200)
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				for i := range out {
 					out[i] = out[i][:cap(out[i])]
 				}
-				n, _ := f.split(pkt, 1200, out)
+				n, _ := f.Split(pkt, 1200, out)
 				var got []byte
 				for _, d := range out[:n] {
-					got, _ = r.add(d, now)
+					got, _ = r.Add(d, now)
 				}
 				if got == nil {
 					b.Fatal("not reassembled")
@@ -477,23 +477,23 @@ func BenchmarkReassemble(b *testing.B) {
 }
 
 func FuzzReassemblerAdd(f *testing.F) {
-	var fr fragmenter
-	out := fragBufs(maxFragments, 600)
-	n, _ := fr.split(testPacket(3000, 5), 600, out)
+	var fr Fragmenter
+	out := fragBufs(MaxFragments, 600)
+	n, _ := fr.Split(testPacket(3000, 5), 600, out)
 	for _, d := range out[:n] {
 		f.Add(d, d[:len(d)/2])
 	}
-	f.Add([]byte{dgTypeFragment, 0, 0, 0, 2, 1}, []byte{dgTypeFragment, 0, 0, 1, 2, 1, 2})
-	f.Add([]byte{dgTypeFragment, 0xff, 0xff, 15, 16}, []byte{})
+	f.Add([]byte{TypeFragment, 0, 0, 0, 2, 1}, []byte{TypeFragment, 0, 0, 1, 2, 1, 2})
+	f.Add([]byte{TypeFragment, 0xff, 0xff, 15, 16}, []byte{})
 	f.Add([]byte{}, []byte{0xc1, 0, 1, 1, 2, 9, 9, 9})
-	r := newReassembler(3, time.Second)
+	r := NewReassembler(3, time.Second, nil)
 	start := time.Now()
 	step := 0
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		step++
 		now := start.Add(time.Duration(step) * 100 * time.Millisecond)
 		for _, d := range [][]byte{a, b, a} {
-			got, err := r.add(d, now)
+			got, err := r.Add(d, now)
 			if got != nil && err != nil {
 				t.Fatalf("both a packet and an error: %v", err)
 			}
@@ -505,19 +505,19 @@ func FuzzReassemblerAdd(f *testing.F) {
 }
 
 func TestReassemblerIDWrap(t *testing.T) {
-	f := new(fragmenter)
+	f := new(Fragmenter)
 	f.nextID.Store(0xfffe)
-	r := newReassembler(0, 0)
+	r := NewReassembler(0, 0, nil)
 	now := time.Now()
 	var pkts [][]byte
 	var dgs [][][]byte
 	for i := range 3 { // ids 0xfffe, 0xffff, 0x0000
 		p, d := splitTest(t, f, 2000, 1200, byte(i))
 		pkts, dgs = append(pkts, p), append(dgs, d)
-		r.add(d[0], now)
+		r.Add(d[0], now)
 	}
 	for i := range 3 {
-		if got, _ := r.add(dgs[i][1], now); !bytes.Equal(got, pkts[i]) {
+		if got, _ := r.Add(dgs[i][1], now); !bytes.Equal(got, pkts[i]) {
 			t.Errorf("packet %d (id %#x) not rebuilt across the id wrap", i, uint16(0xfffe+i))
 		}
 	}
