@@ -140,6 +140,9 @@ type Reassembler struct {
 	timeout  time.Duration
 	slots    []reasmSlot
 	onExpire func() // called for each incomplete packet given up, if not nil
+	// limit is the largest packet rebuilt: maxReassembled. Tests lower it,
+	// so that the fuzzer reaches it with small inputs.
+	limit int
 
 	completed, expired, malformed atomic.Uint64
 }
@@ -172,7 +175,12 @@ func NewReassembler(slots int, timeout time.Duration, onExpire func()) *Reassemb
 	if timeout <= 0 {
 		timeout = defaultReassemblyTimeout
 	}
-	return &Reassembler{timeout: timeout, slots: make([]reasmSlot, slots), onExpire: onExpire}
+	return &Reassembler{
+		timeout:  timeout,
+		slots:    make([]reasmSlot, slots),
+		onExpire: onExpire,
+		limit:    maxReassembled,
+	}
 }
 
 // Add takes one FRAGMENT datagram (the whole payload including its 5-byte
@@ -198,7 +206,7 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	}
 	piece := dg[FragmentHeaderLen:]
 	isLast := index == count-1
-	if (isLast && len(piece) > maxReassembled) || (!isLast && (count-1)*len(piece) >= maxReassembled) {
+	if (isLast && len(piece) > r.limit) || (!isLast && (count-1)*len(piece) >= r.limit) {
 		r.malformed.Add(1)
 		return nil, ErrFragmentTooLarge
 	}
@@ -218,7 +226,7 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	}
 	if isLast {
 		if s.pieceLen != 0 && len(piece) > s.pieceLen ||
-			s.pieceLen != 0 && (count-1)*s.pieceLen+len(piece) > maxReassembled {
+			s.pieceLen != 0 && (count-1)*s.pieceLen+len(piece) > r.limit {
 			r.drop(s)
 			r.malformed.Add(1)
 			return nil, ErrFragmentInconsistent
@@ -229,13 +237,13 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	} else {
 		switch {
 		case s.pieceLen == 0:
-			if s.lastLen > len(piece) || (count-1)*len(piece)+s.lastLen > maxReassembled {
+			if s.lastLen > len(piece) || (count-1)*len(piece)+s.lastLen > r.limit {
 				r.drop(s)
 				r.malformed.Add(1)
 				return nil, ErrFragmentInconsistent
 			}
 			s.pieceLen = len(piece)
-			s.buf = growBuf(s.buf, min(count*len(piece), maxReassembled))
+			s.buf = growBuf(s.buf, min(count*len(piece), r.limit))
 		case s.pieceLen != len(piece):
 			r.drop(s)
 			r.malformed.Add(1)

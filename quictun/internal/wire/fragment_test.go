@@ -476,30 +476,158 @@ func BenchmarkReassemble(b *testing.B) {
 	}
 }
 
+// fuzzRecord appends one step of a FuzzReassemblerAdd sequence: dg
+// arrives advance×10 ms after the step before.
+func fuzzRecord(seq []byte, advance byte, dg []byte) []byte {
+	seq = append(seq, advance, byte(len(dg)>>8), byte(len(dg)))
+	return append(seq, dg...)
+}
+
+// fuzzLimit is the largest packet FuzzReassemblerAdd's reassembler
+// rebuilds: small, so that small inputs reach it.
+const fuzzLimit = 600
+
+// FuzzReassemblerAdd feeds a Reassembler (3 slots, 1 s timeout, packets of
+// at most fuzzLimit bytes) a sequence of arbitrary datagrams, then the
+// pieces of pkt split at 6 + maxDg%200 bytes, in an order picked by order,
+// with one piece repeated. seq is a list of records: one byte of time
+// advance (in 10 ms), a big-endian uint16 length, and that many bytes of
+// datagram (fewer at the end of seq).
+//
+// It checks that Add never panics; that it returns a packet or an error,
+// not both, and only its own sentinel errors; that a packet is never
+// longer than the limit and holds the piece that completed it at the
+// place the piece's header names; that the stats and the onExpire calls
+// count what Add returned; and that whatever came before, a packet whose
+// id no earlier datagram used is rebuilt exactly if it is within the
+// limit, and not at all if it is not.
 func FuzzReassemblerAdd(f *testing.F) {
 	var fr Fragmenter
-	out := fragBufs(MaxFragments, 600)
-	n, _ := fr.Split(testPacket(3000, 5), 600, out)
-	for _, d := range out[:n] {
-		f.Add(d, d[:len(d)/2])
+	out := fragBufs(MaxFragments, 64)
+	n, _ := fr.Split(testPacket(250, 5), 64, out)
+	var seq []byte
+	for i, d := range out[:n] {
+		seq = fuzzRecord(seq, byte(i), d)
 	}
-	f.Add([]byte{TypeFragment, 0, 0, 0, 2, 1}, []byte{TypeFragment, 0, 0, 1, 2, 1, 2})
-	f.Add([]byte{TypeFragment, 0xff, 0xff, 15, 16}, []byte{})
-	f.Add([]byte{}, []byte{0xc1, 0, 1, 1, 2, 9, 9, 9})
-	r := NewReassembler(3, time.Second, nil)
-	start := time.Now()
-	step := 0
-	f.Fuzz(func(t *testing.T, a, b []byte) {
-		step++
-		now := start.Add(time.Duration(step) * 100 * time.Millisecond)
-		for _, d := range [][]byte{a, b, a} {
-			got, err := r.Add(d, now)
-			if got != nil && err != nil {
-				t.Fatalf("both a packet and an error: %v", err)
+	f.Add(seq, testPacket(200, 1), uint16(44), uint64(1))
+	seq = nil
+	for _, d := range out[:n] {
+		seq = fuzzRecord(seq, 0, d[:len(d)/2]) // inconsistent lengths
+	}
+	f.Add(seq, testPacket(20, 2), uint16(10), uint64(2))
+	seq = fuzzRecord(nil, 0, []byte{TypeFragment, 0, 0, 0, 2, 1})
+	seq = fuzzRecord(seq, 150, []byte{TypeFragment, 0, 0, 1, 2, 1, 2}) // after the timeout
+	seq = fuzzRecord(seq, 0, []byte{TypeFragment, 0xff, 0xff, 15, 16})
+	seq = fuzzRecord(seq, 0, []byte{0xc1, 0, 1, 1, 2, 9, 9, 9})
+	seq = fuzzRecord(seq, 0, []byte{TypePacket, 0, 1, 1, 2, 9})
+	f.Add(seq, testPacket(150, 3), uint16(100), uint64(3))
+	out = fragBufs(MaxFragments, 205)
+	n, _ = fr.Split(testPacket(fuzzLimit, 4), 205, out) // the largest packet, in 3 pieces
+	seq = nil
+	for _, d := range out[:n] {
+		seq = fuzzRecord(seq, 0, d)
+	}
+	f.Add(seq, testPacket(fuzzLimit+1, 5), uint16(199), uint64(4))
+
+	known := map[error]bool{ErrFragmentShort: true, ErrFragmentType: true, ErrFragmentHeader: true,
+		ErrFragmentInconsistent: true, ErrFragmentTooLarge: true}
+	f.Fuzz(func(t *testing.T, seq, pkt []byte, maxDg uint16, order uint64) {
+		var expiries uint64
+		r := NewReassembler(3, time.Second, func() { expiries++ })
+		r.limit = fuzzLimit
+		now := time.Unix(1e9, 0)
+		var nPkts, nErrs uint64
+		usedIDs := map[uint16]bool{}
+		add := func(dg []byte) []byte {
+			t.Helper()
+			got, err := r.Add(dg, now)
+			if err != nil {
+				nErrs++
+				if got != nil {
+					t.Fatalf("Add returned %d bytes and %v", len(got), err)
+				}
+				if !known[err] {
+					t.Fatalf("Add returned an error of its own: %v", err)
+				}
+				return nil
 			}
-			if len(got) > maxReassembled {
-				t.Fatalf("packet of %d bytes", len(got))
+			if got == nil {
+				return nil
 			}
+			nPkts++
+			if len(got) > fuzzLimit {
+				t.Fatalf("rebuilt a packet of %d bytes, more than %d", len(got), fuzzLimit)
+			}
+			index, count, piece := int(dg[3]), int(dg[4]), dg[FragmentHeaderLen:]
+			if index < count-1 {
+				l := len(piece)
+				if len(got) <= (count-1)*l || len(got) > count*l || !bytes.Equal(got[index*l:(index+1)*l], piece) {
+					t.Fatalf("piece %d of %d (%d bytes) completed a packet of %d bytes that does not hold it there", index, count, l, len(got))
+				}
+			} else if rest := len(got) - len(piece); !bytes.HasSuffix(got, piece) || rest%(count-1) != 0 || rest/(count-1) < len(piece) {
+				t.Fatalf("last piece (%d bytes) of %d completed a packet of %d bytes that does not end in it", len(piece), count, len(got))
+			}
+			return got
+		}
+		for len(seq) >= 3 {
+			now = now.Add(time.Duration(seq[0]) * 10 * time.Millisecond)
+			l := min(int(seq[1])<<8|int(seq[2]), len(seq)-3)
+			dg := seq[3 : 3+l]
+			seq = seq[3+l:]
+			if len(dg) >= 3 && dg[0]&TypeMask == TypeFragment {
+				usedIDs[uint16(dg[1])<<8|uint16(dg[2])] = true
+			}
+			add(dg)
+		}
+
+		// The packet that must come through, under an id not used yet
+		// (ids close to used ones are as good as any: a packet is never
+		// expired by its own pieces).
+		id := uint16(order >> 48)
+		for usedIDs[id] {
+			id++
+		}
+		fr := new(Fragmenter)
+		fr.nextID.Store(uint32(id))
+		size := FragmentHeaderLen + 1 + int(maxDg)%200
+		out := fragBufs(MaxFragments, size)
+		n, err := fr.Split(pkt, size, out)
+		switch {
+		case err != nil:
+		case n == 1:
+			if out[0][0] != TypePacket || !bytes.Equal(out[0][PacketHeaderLen:], pkt) {
+				t.Fatalf("Split(%d bytes, %d) made a bad PACKET datagram", len(pkt), size)
+			}
+		default:
+			rng := rand.New(rand.NewPCG(order, 0))
+			dgs := append(out[:n:n], out[rng.IntN(n)]) // one piece twice
+			rng.Shuffle(len(dgs), func(i, j int) { dgs[i], dgs[j] = dgs[j], dgs[i] })
+			var got []byte
+			for i, d := range dgs {
+				p := add(d)
+				if p != nil && got != nil {
+					t.Fatalf("packet rebuilt twice")
+				}
+				if p != nil {
+					got = bytes.Clone(p) // p is valid only until the next Add
+					if i < n-1 {
+						t.Fatalf("packet rebuilt from %d of its %d pieces", i+1, n)
+					}
+				}
+			}
+			if len(pkt) > fuzzLimit {
+				if got != nil {
+					t.Fatalf("rebuilt a %d-byte packet, more than %d", len(got), fuzzLimit)
+				}
+			} else if !bytes.Equal(got, pkt) {
+				t.Fatalf("packet of %d bytes in %d pieces of at most %d: rebuilt %d bytes, not the packet", len(pkt), n, size, len(got))
+			}
+		}
+
+		completed, expired, malformed := r.stats()
+		if completed != nPkts || malformed != nErrs || expired != expiries {
+			t.Fatalf("stats %d completed, %d expired, %d malformed; Add returned %d packets and %d errors, onExpire was called %d times",
+				completed, expired, malformed, nPkts, nErrs, expiries)
 		}
 	})
 }
