@@ -39,8 +39,11 @@ var (
 	// ErrFragmentInconsistent: the piece's count or length disagrees with
 	// earlier pieces of the same packet; the packet in progress is dropped.
 	ErrFragmentInconsistent = errors.New("fragment count or length disagrees with earlier pieces")
-	// ErrFragmentTooLarge: a packet built of pieces of this length would
-	// exceed 65553 bytes, the largest packet the format carries.
+	// ErrFragmentTooLarge: the packet the pieces make would exceed 65553
+	// bytes, the largest packet the format carries. Add knows it from one
+	// piece (every piece but the last is at least as long as the last) or
+	// from a piece and the last; in the second case the packet in progress
+	// is dropped.
 	ErrFragmentTooLarge = errors.New("fragmented packet too large")
 )
 
@@ -206,7 +209,9 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	}
 	piece := dg[FragmentHeaderLen:]
 	isLast := index == count-1
-	if (isLast && len(piece) > r.limit) || (!isLast && (count-1)*len(piece) >= r.limit) {
+	// Every piece but the last is at least as long as the last, and the
+	// last is at least 1 byte: one piece bounds the packet from below.
+	if (isLast && count*len(piece) > r.limit) || (!isLast && (count-1)*len(piece) >= r.limit) {
 		r.malformed.Add(1)
 		return nil, ErrFragmentTooLarge
 	}
@@ -225,11 +230,15 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 		return nil, nil // duplicate
 	}
 	if isLast {
-		if s.pieceLen != 0 && len(piece) > s.pieceLen ||
-			s.pieceLen != 0 && (count-1)*s.pieceLen+len(piece) > r.limit {
+		if s.pieceLen != 0 && len(piece) > s.pieceLen {
 			r.drop(s)
 			r.malformed.Add(1)
 			return nil, ErrFragmentInconsistent
+		}
+		if s.pieceLen != 0 && (count-1)*s.pieceLen+len(piece) > r.limit {
+			r.drop(s)
+			r.malformed.Add(1)
+			return nil, ErrFragmentTooLarge
 		}
 		s.lastLen = len(piece)
 		s.last = growBuf(s.last, len(piece))
@@ -237,10 +246,15 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	} else {
 		switch {
 		case s.pieceLen == 0:
-			if s.lastLen > len(piece) || (count-1)*len(piece)+s.lastLen > r.limit {
+			if s.lastLen > len(piece) {
 				r.drop(s)
 				r.malformed.Add(1)
 				return nil, ErrFragmentInconsistent
+			}
+			if (count-1)*len(piece)+s.lastLen > r.limit {
+				r.drop(s)
+				r.malformed.Add(1)
+				return nil, ErrFragmentTooLarge
 			}
 			s.pieceLen = len(piece)
 			s.buf = growBuf(s.buf, min(count*len(piece), r.limit))

@@ -327,7 +327,10 @@ func TestReassemblerMalformed(t *testing.T) {
 		{"last longer than the others", [][]byte{hdr(0, 3, 10), hdr(2, 3, 11)}, ErrFragmentInconsistent},
 		{"last first, then shorter pieces", [][]byte{hdr(2, 3, 11), hdr(0, 3, 10)}, ErrFragmentInconsistent},
 		{"too large", [][]byte{hdr(0, 16, 4400)}, ErrFragmentTooLarge},
-		{"too large with the last", [][]byte{hdr(0, 2, 40000), hdr(1, 2, 30000)}, ErrFragmentInconsistent},
+		{"too large with the last", [][]byte{hdr(0, 2, 40000), hdr(1, 2, 30000)}, ErrFragmentTooLarge},
+		{"too large, the last first", [][]byte{hdr(1, 2, 30000), hdr(0, 2, 40000)}, ErrFragmentTooLarge},
+		{"too large from the last alone", [][]byte{hdr(2, 3, 21852)}, ErrFragmentTooLarge},
+		{"last at the limit, then a longer piece", [][]byte{hdr(2, 3, 21851), hdr(0, 3, 21852)}, ErrFragmentTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -354,6 +357,51 @@ func TestReassemblerMalformed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReassemblerLimit checks, for every order of the pieces, that the
+// largest packet the format carries is rebuilt and that one byte more is
+// refused as too large, not as inconsistent: its pieces agree.
+func TestReassemblerLimit(t *testing.T) {
+	var f Fragmenter
+	for _, size := range []int{maxReassembled, maxReassembled + 1} {
+		pkt, dgs := splitTest(t, &f, size, 21856, 1)
+		for _, order := range permutations(len(dgs)) {
+			r := NewReassembler(0, 0, nil)
+			var got []byte
+			var errs []error
+			for _, i := range order {
+				p, err := r.Add(dgs[i], time.Now())
+				if p != nil {
+					got = p
+				}
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if size == maxReassembled && (!bytes.Equal(got, pkt) || errs != nil) {
+				t.Errorf("%d bytes in %d pieces, order %v: rebuilt %d bytes, errors %v", size, len(dgs), order, len(got), errs)
+			}
+			if size > maxReassembled && (got != nil || len(errs) == 0 || errs[0] != ErrFragmentTooLarge) {
+				t.Errorf("%d bytes in %d pieces, order %v: rebuilt %d bytes, errors %v; want ErrFragmentTooLarge first", size, len(dgs), order, len(got), errs)
+			}
+		}
+	}
+}
+
+// permutations returns every order of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var all [][]int
+	for _, p := range permutations(n - 1) {
+		for i := range n {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			all = append(all, q)
+		}
+	}
+	return all
 }
 
 func TestReassemblerEpochIgnored(t *testing.T) {
