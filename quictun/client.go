@@ -19,6 +19,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/udp"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // clientHandshakeTimeout bounds one dial to a silent server: a redial to a
@@ -43,7 +44,7 @@ type Client struct {
 	dev      device.Device // set once by the first successful exchange
 	assigned Assignment    // what the server assigned the first time
 	conn     atomic.Pointer[quic.Conn]
-	frag     fragmenter
+	frag     wire.Fragmenter
 	icmp     *rateLimiter
 	logRL    *rateLimiter
 	wg       sync.WaitGroup
@@ -221,23 +222,23 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	}
 	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
 	defer stop()
-	hello := &controlMsg{Type: msgHello, Version: ProtocolVersion, Instance: c.instance}
+	hello := &wire.ControlMsg{Type: wire.MsgHello, Version: ProtocolVersion, Instance: c.instance}
 	if c.cfg.Mode != 0 {
 		hello.Mode = c.cfg.Mode.String()
 	}
 	hello.MTU = c.mtuLimit
-	if err := writeControl(stream, hello); err != nil {
+	if err := wire.WriteControl(stream, hello); err != nil {
 		return nil, err
 	}
-	m, err := readControl(stream)
+	m, err := wire.ReadControl(stream)
 	if err != nil {
 		return nil, classifyDialError(err, c.cfg.Server)
 	}
 	switch m.Type {
-	case msgError:
+	case wire.MsgError:
 		c.log.Debug("server refused", "code", m.Code, "message", m.Message)
 		return nil, &PermanentError{Err: &RemoteError{Code: m.Code, Message: m.Message}}
-	case msgConfig:
+	case wire.MsgConfig:
 	default:
 		return nil, fmt.Errorf("expected config from the server, got %q", m.Type)
 	}
@@ -271,7 +272,7 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 		c.log.Warn("the server assigned other addresses than before; the device keeps the old ones until restart",
 			"old", fmtPrefixes(c.assigned.Addresses), "new", fmtPrefixes(a.Addresses))
 	}
-	if err := writeControl(stream, &controlMsg{Type: msgReady}); err != nil {
+	if err := wire.WriteControl(stream, &wire.ControlMsg{Type: wire.MsgReady}); err != nil {
 		return nil, err
 	}
 	stop()
@@ -279,7 +280,7 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 }
 
 // assignmentOf checks and converts a config message.
-func assignmentOf(m *controlMsg) (Assignment, error) {
+func assignmentOf(m *wire.ControlMsg) (Assignment, error) {
 	mode, err := device.ParseKind(m.Mode)
 	if err != nil {
 		return Assignment{}, err
@@ -299,8 +300,8 @@ func assignmentOf(m *controlMsg) (Assignment, error) {
 // server restart a padded packet makes the old connection fail at once,
 // even when the tunnel is idle.
 func (c *Client) keepalive(conn *quic.Conn) {
-	var ka [keepaliveLen]byte
-	ka[0] = dgTypeKeepalive
+	var ka [wire.KeepaliveLen]byte
+	ka[0] = wire.TypeKeepalive
 	t := time.NewTicker(c.cfg.Keepalive)
 	defer t.Stop()
 	for {
@@ -367,12 +368,12 @@ func (c *Client) watchSleep(ctx context.Context, d *sleepDetector) {
 // controlLoop reads control messages from the server after setup.
 func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 	for {
-		m, err := readControl(stream)
+		m, err := wire.ReadControl(stream)
 		if err != nil {
 			return
 		}
 		switch m.Type {
-		case msgGoAway:
+		case wire.MsgGoAway:
 			c.log.Info("server going away", "reason", m.Message)
 		default:
 			c.log.Debug("ignoring control message", "type", m.Type)
@@ -399,7 +400,7 @@ func (c *Client) readDevice() {
 	for i := range bufs {
 		bufs[i] = make([]byte, size)
 	}
-	var scratch [maxFragments][]byte
+	var scratch [wire.MaxFragments][]byte
 	for i := range scratch {
 		scratch[i] = make([]byte, c.maxDatagram)
 	}
@@ -416,13 +417,13 @@ func (c *Client) readDevice() {
 		pkt := bufs[i][headroom : headroom+n]
 		if tap {
 			packet.ClampMSSFrame(pkt, mss)
-		} else if mtu := c.maxDatagram - packetHeaderLen; tooBigFor(pkt, mtu) {
+		} else if mtu := c.maxDatagram - wire.PacketHeaderLen; tooBigFor(pkt, mtu) {
 			if n, ok := answerTooBig(icmpBuf, pkt, mtu, c.icmp, &c.Counters); ok {
 				writeOne(c.dev, icmpBuf[:n], one, &c.Counters, c.log, c.logRL)
 			}
 			return
 		}
-		_ = sendPacket(conn, bufs[i][headroom-packetHeaderLen:headroom+n], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
+		_ = sendPacket(conn, bufs[i][headroom-wire.PacketHeaderLen:headroom+n], &c.maxDatagram, &c.frag, scratch[:], &c.Counters)
 	})
 	if err != nil {
 		c.log.Error("device read failed", "device", c.dev.Name(), "err", err)

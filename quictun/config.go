@@ -11,6 +11,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/wire"
 	"github.com/quictun/quictun/state"
 )
 
@@ -51,7 +52,7 @@ const connIDLen = 17
 
 // TUNMTU returns the TUN device MTU that lets a full-size packet fit one
 // datagram (with our 1-byte header) at the given QUIC packet size.
-func TUNMTU(packetSize int) int { return MaxDatagramPayload(packetSize) - packetHeaderLen }
+func TUNMTU(packetSize int) int { return MaxDatagramPayload(packetSize) - wire.PacketHeaderLen }
 
 // MinIPv6MTU is the smallest link MTU IPv6 works on.
 const MinIPv6MTU = 1280

@@ -17,6 +17,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/udp"
+	"github.com/quictun/quictun/quictun/internal/wire"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
 
@@ -32,7 +33,7 @@ func maxHubPacket(mtu int) int { return max(mtu, maxFrameLen) }
 // inboundPath is one connection's inbound half: reassembly state and the
 // batch of device writes, owned by the goroutine that runs it.
 type inboundPath struct {
-	reasm *reassembler
+	reasm *wire.Reassembler
 	out   *devBatch
 	c     *Counters
 }
@@ -40,9 +41,7 @@ type inboundPath struct {
 // newInboundPath returns the inbound half for a connection that writes
 // into dev packets of up to maxPacket bytes, counting into c.
 func newInboundPath(dev device.Device, maxPacket int, c *Counters, log *slog.Logger, logRL *rateLimiter) *inboundPath {
-	r := newReassembler(0, 0)
-	r.counters = c
-	return &inboundPath{reasm: r, out: newDevBatch(dev, maxPacket, log, logRL), c: c}
+	return &inboundPath{reasm: newReassembler(0, 0, c), out: newDevBatch(dev, maxPacket, log, logRL), c: c}
 }
 
 // run delivers conn's datagrams until the connection ends: each packet a

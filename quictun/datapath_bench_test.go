@@ -11,6 +11,7 @@ import (
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // discardDevice swallows writes; reads block until Close.
@@ -73,8 +74,8 @@ func BenchmarkOutboundTUN(b *testing.B) {
 // header, anti-spoofing check, route lookup, device write.
 func BenchmarkInboundTUN(b *testing.B) {
 	s, ss := benchHub(b, device.TUN)
-	dg := append([]byte{dgTypePacket}, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1372), true)...)
-	reasm := newReassembler(0, 0)
+	dg := append([]byte{wire.TypePacket}, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1372), true)...)
+	reasm := newReassembler(0, 0, nil)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(dg)))
 	for b.Loop() {
@@ -99,8 +100,8 @@ func BenchmarkInboundTAP(b *testing.B) {
 	copy(frame, local[:])
 	copy(frame[6:], []byte{2, 0, 0, 0, 0, 0xa})
 	frame[12], frame[13] = 0x08, 0x00
-	dg := append([]byte{dgTypePacket}, frame...)
-	reasm := newReassembler(0, 0)
+	dg := append([]byte{wire.TypePacket}, frame...)
+	reasm := newReassembler(0, 0, nil)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
@@ -181,8 +182,8 @@ func TestDataPathNoAlloc(t *testing.T) {
 	}
 	s, ss := benchHub(t, device.TUN)
 	out := udp4("10.77.0.1", "10.77.0.11", make([]byte, 1372), true)
-	in := append([]byte{dgTypePacket}, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1372), true)...)
-	reasm := newReassembler(0, 0)
+	in := append([]byte{wire.TypePacket}, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1372), true)...)
+	reasm := newReassembler(0, 0, nil)
 	// Warm the pool first.
 	s.bufs.put(s.bufs.get())
 	if n := testing.AllocsPerRun(1000, func() {

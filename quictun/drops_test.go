@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/quictun/internal/wire"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
 
@@ -67,7 +68,7 @@ func TestDropInboundFull(t *testing.T) {
 	q := make(chan []byte, 1) // nobody drains it
 	go receiveDatagrams(server, nil, q, &c)
 	for i := 0; i < 64; i++ {
-		if err := client.SendDatagram([]byte{dgTypePacket, byte(i)}); err != nil {
+		if err := client.SendDatagram([]byte{wire.TypePacket, byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -81,7 +82,7 @@ func TestDropSendError(t *testing.T) {
 	client, _ := quicPair(t)
 	client.CloseWithError(0, "gone")
 	var c Counters
-	var f fragmenter
+	var f wire.Fragmenter
 	maxDg := MaxDatagramPayload(DefaultPacketSize)
 	dg := make([]byte, 1+100)
 	if err := sendPacket(client, dg, &maxDg, &f, nil, &c); err == nil {

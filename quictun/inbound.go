@@ -12,6 +12,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/hub"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // inboundLoop delivers the session's datagrams until its connection ends,
@@ -33,18 +34,18 @@ func (ss *session) inboundLoop() {
 // decodeDatagram returns the packet a datagram carries: the rest of a
 // PACKET datagram, or a packet completed by a FRAGMENT. ok is false when
 // there is nothing to deliver yet (or the datagram was bad: counted).
-func decodeDatagram(dg []byte, reasm *reassembler, c *Counters) (pkt []byte, ok bool) {
+func decodeDatagram(dg []byte, reasm *wire.Reassembler, c *Counters) (pkt []byte, ok bool) {
 	if len(dg) < 1 {
 		c.Drop(DropMalformedDatagram)
 		return nil, false
 	}
-	switch dg[0] & dgTypeMask {
-	case dgTypePacket:
-		return dg[packetHeaderLen:], len(dg) > packetHeaderLen
-	case dgTypeKeepalive:
+	switch dg[0] & wire.TypeMask {
+	case wire.TypePacket:
+		return dg[wire.PacketHeaderLen:], len(dg) > wire.PacketHeaderLen
+	case wire.TypeKeepalive:
 		return nil, false
-	case dgTypeFragment:
-		p, err := reasm.add(dg, time.Now())
+	case wire.TypeFragment:
+		p, err := reasm.Add(dg, time.Now())
 		if err != nil {
 			c.Drop(fragmentDropReason(err))
 			return nil, false

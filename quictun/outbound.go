@@ -15,6 +15,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/hub"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // readDevice reads the server's device and hands each packet to the
@@ -149,14 +150,14 @@ func (s *Server) flood(pb *packetBuf, from *session) {
 // it fills a QUIC packet exactly: see connIDLen); packet.ClampMSSFrame
 // takes 4 bytes more off per VLAN tag and 20 more for IPv6.
 func tapMSS(packetSize int) int {
-	return MaxDatagramPayload(packetSize) - packetHeaderLen - packet.EthHeaderLen - packet.IPv4HeaderLen - packet.TCPHeaderLen
+	return MaxDatagramPayload(packetSize) - wire.PacketHeaderLen - packet.EthHeaderLen - packet.IPv4HeaderLen - packet.TCPHeaderLen
 }
 
 // sendLoop drains the session's queue into its connection. It is the only
 // goroutine that calls SendDatagram for the session, so its blocking is
 // the session's own backpressure.
 func (ss *session) sendLoop() {
-	var frag [maxFragments][]byte
+	var frag [wire.MaxFragments][]byte
 	for i := range frag {
 		frag[i] = make([]byte, ss.maxDatagram)
 	}
@@ -166,7 +167,7 @@ func (ss *session) sendLoop() {
 		case <-done:
 			return
 		case pb := <-ss.queue:
-			err := sendPacket(ss.conn, pb.data[headroom-packetHeaderLen:headroom+pb.n], &ss.maxDatagram,
+			err := sendPacket(ss.conn, pb.data[headroom-wire.PacketHeaderLen:headroom+pb.n], &ss.maxDatagram,
 				&ss.srv.frag, frag[:], &ss.Counters)
 			ss.srv.bufs.put(pb)
 			if err != nil {
@@ -179,10 +180,10 @@ func (ss *session) sendLoop() {
 // sendPacket sends one packet, whose 1-byte header slot is dg[0], as a
 // datagram, or split into fragments when it does not fit. It returns an
 // error only when the connection is gone.
-func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *fragmenter, scratch [][]byte, c *Counters) error {
-	n := len(dg) - packetHeaderLen
+func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *wire.Fragmenter, scratch [][]byte, c *Counters) error {
+	n := len(dg) - wire.PacketHeaderLen
 	if len(dg) <= *maxDatagram {
-		dg[0] = dgTypePacket
+		dg[0] = wire.TypePacket
 		err := conn.SendDatagram(dg)
 		if err == nil {
 			c.TxPackets.Add(1)
@@ -199,7 +200,7 @@ func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *fragmenter, scr
 	for i := range scratch {
 		scratch[i] = scratch[i][:cap(scratch[i])]
 	}
-	k, err := f.split(dg[packetHeaderLen:], *maxDatagram, scratch)
+	k, err := f.Split(dg[wire.PacketHeaderLen:], *maxDatagram, scratch)
 	if err != nil {
 		c.Drop(DropSendError)
 		return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/quictun/internal/hub"
 	"github.com/quictun/quictun/quictun/internal/udp"
+	"github.com/quictun/quictun/quictun/internal/wire"
 	"github.com/quictun/quictun/state"
 )
 
@@ -41,7 +42,7 @@ type Server struct {
 	macs   *hub.MACs[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
 	leases state.Leases
-	frag   fragmenter // fragment ids, shared by all senders
+	frag   wire.Fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
 	devScratch [][]byte
@@ -311,14 +312,14 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	}
 	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
 	defer stop()
-	hello, err := readControl(stream)
+	hello, err := wire.ReadControl(stream)
 	if err != nil {
 		conn.CloseWithError(CloseProtocol, "bad hello")
 		return nil, err
 	}
 	refuse := func(code, format string, args ...any) (*session, error) {
 		msg := fmt.Sprintf(format, args...)
-		_ = writeControl(stream, &controlMsg{Type: msgError, Code: code, Message: msg})
+		_ = wire.WriteControl(stream, &wire.ControlMsg{Type: wire.MsgError, Code: code, Message: msg})
 		stream.Close()
 		// A CONNECTION_CLOSE sent now would overtake the stream data, and
 		// the client would see only the close's reason phrase. The client
@@ -333,7 +334,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		conn.CloseWithError(CloseRefused, msg)
 		return nil, &RemoteError{Code: code, Message: msg}
 	}
-	if hello.Type != msgHello {
+	if hello.Type != wire.MsgHello {
 		conn.CloseWithError(CloseProtocol, "expected hello")
 		return nil, fmt.Errorf("expected hello, got %q", hello.Type)
 	}
@@ -369,17 +370,17 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	if s.mode == device.TUN {
 		mtu = ss.peerMTU
 	}
-	cfgMsg := &controlMsg{
-		Type: msgConfig, Version: ProtocolVersion, Mode: s.mode.String(), MTU: mtu,
+	cfgMsg := &wire.ControlMsg{
+		Type: wire.MsgConfig, Version: ProtocolVersion, Mode: s.mode.String(), MTU: mtu,
 		Addresses: addrs, Gateways: gws, Routes: s.cfg.Routes, Name: id.Name,
 		KeepaliveMS: s.cfg.Keepalive.Milliseconds(), IdleMS: s.cfg.IdleTimeout.Milliseconds(),
 	}
-	if err := writeControl(stream, cfgMsg); err != nil {
+	if err := wire.WriteControl(stream, cfgMsg); err != nil {
 		s.remove(ss)
 		return nil, err
 	}
-	ready, err := readControl(stream)
-	if err != nil || ready.Type != msgReady {
+	ready, err := wire.ReadControl(stream)
+	if err != nil || ready.Type != wire.MsgReady {
 		s.remove(ss)
 		conn.CloseWithError(CloseProtocol, "expected ready")
 		if err == nil {

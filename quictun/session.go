@@ -10,6 +10,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // session is one client's connection on the server.
@@ -137,7 +138,7 @@ func (ss *session) watchPath(every time.Duration) {
 // control stream or saying goaway ends the session.
 func (ss *session) controlLoop() {
 	for {
-		m, err := readControl(ss.stream)
+		m, err := wire.ReadControl(ss.stream)
 		if err != nil {
 			if ss.conn.Context().Err() == nil {
 				ss.conn.CloseWithError(CloseNormal, "control stream closed")
@@ -145,7 +146,7 @@ func (ss *session) controlLoop() {
 			return
 		}
 		switch m.Type {
-		case msgGoAway:
+		case wire.MsgGoAway:
 			ss.log.Info("client going away", "reason", m.Message)
 			ss.conn.CloseWithError(CloseNormal, "goodbye")
 			return

@@ -11,6 +11,7 @@ import (
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/packet"
 	"github.com/quictun/quictun/quictun/internal/hub"
+	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
 // addSession adds a ready session named name owning addr to a hub built
@@ -30,7 +31,7 @@ func addSession(s *Server, name, addr string) *session {
 
 // fragment returns a FRAGMENT datagram.
 func fragment(id uint16, index, count byte, piece []byte) []byte {
-	dg := []byte{dgTypeFragment, 0, 0, index, count}
+	dg := []byte{wire.TypeFragment, 0, 0, index, count}
 	binary.BigEndian.PutUint16(dg[1:], id)
 	return append(dg, piece...)
 }
@@ -62,28 +63,27 @@ func TestDropReasons(t *testing.T) {
 		do      func(t *testing.T, s *Server, c1, c2 *session)
 	}{
 		{"empty datagram", device.TUN, DropMalformedDatagram, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			decodeDatagram(nil, newReassembler(0, 0), &c1.Counters)
+			decodeDatagram(nil, newReassembler(0, 0, nil), &c1.Counters)
 		}},
 		{"reserved type", device.TUN, DropMalformedDatagram, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			decodeDatagram([]byte{0x3f, 1, 2}, newReassembler(0, 0), &c1.Counters)
+			decodeDatagram([]byte{0x3f, 1, 2}, newReassembler(0, 0, nil), &c1.Counters)
 		}},
 		{"fragment short", device.TUN, DropFragmentShort, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			decodeDatagram([]byte{dgTypeFragment, 0, 1}, newReassembler(0, 0), &c1.Counters)
+			decodeDatagram([]byte{wire.TypeFragment, 0, 1}, newReassembler(0, 0, nil), &c1.Counters)
 		}},
 		{"fragment header", device.TUN, DropFragmentHeader, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			decodeDatagram(fragment(1, 3, 2, []byte{1}), newReassembler(0, 0), &c1.Counters)
+			decodeDatagram(fragment(1, 3, 2, []byte{1}), newReassembler(0, 0, nil), &c1.Counters)
 		}},
 		{"fragment inconsistent", device.TUN, DropFragmentInconsistent, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			r := newReassembler(0, 0)
+			r := newReassembler(0, 0, nil)
 			decodeDatagram(fragment(1, 0, 2, make([]byte, 100)), r, &c1.Counters)
 			decodeDatagram(fragment(1, 1, 3, make([]byte, 100)), r, &c1.Counters)
 		}},
 		{"fragment too large", device.TUN, DropFragmentTooLarge, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			decodeDatagram(fragment(1, 0, 16, make([]byte, 4400)), newReassembler(0, 0), &c1.Counters)
+			decodeDatagram(fragment(1, 0, 16, make([]byte, 4400)), newReassembler(0, 0, nil), &c1.Counters)
 		}},
 		{"fragment expired", device.TUN, DropFragmentExpired, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			r := newReassembler(1, time.Minute)
-			r.counters = &c1.Counters
+			r := newReassembler(1, time.Minute, &c1.Counters)
 			decodeDatagram(fragment(1, 0, 2, make([]byte, 100)), r, &c1.Counters)
 			decodeDatagram(fragment(2, 0, 2, make([]byte, 100)), r, &c1.Counters) // evicts id 1
 		}},
