@@ -16,10 +16,6 @@ const (
 	ipv6ExtraHeader = ipv6HeaderLen - IPv4HeaderLen
 )
 
-// mssForMTU returns the MSS to pass to clampMSS for an inner IP MTU: the
-// MTU minus the IPv4 and TCP headers (40 bytes).
-func mssForMTU(mtu int) int { return mtu - IPv4HeaderLen - TCPHeaderLen }
-
 // clampMSS lowers the MSS option of a TCP SYN (or SYN-ACK) in the IP packet
 // pkt to at most mss, fixing the TCP checksum incrementally (RFC 1624). It
 // returns true if it changed the packet. Non-TCP, non-SYN, fragments (first
@@ -28,8 +24,8 @@ func mssForMTU(mtu int) int { return mtu - IPv4HeaderLen - TCPHeaderLen }
 //
 // mss is the limit for IPv4; for IPv6 the limit is mss−20, since the IPv6
 // header is 20 bytes longer, so that a full segment makes an IP packet of
-// at most mss+40 bytes in either family (as OpenVPN's mssfix does). Use
-// mssForMTU to derive mss from an MTU. An mss of 0 or less, or an IPv6
+// at most mss+40 bytes in either family (as OpenVPN's mssfix does): for
+// an inner IP MTU, mss is the MTU − 40. An mss of 0 or less, or an IPv6
 // limit below 1 byte, changes nothing. It does not allocate.
 func clampMSS(pkt []byte, mss int) bool {
 	info, ok := ParseIP(pkt)

@@ -23,16 +23,28 @@
 // quic-go's SendDatagram blocks when its queue is full, and its receive
 // queue drops beyond 128 datagrams, so on the server each session has a
 // bounded queue drained by its own sender goroutine, and the inbound loops
-// never wait on anything slow. The wire format is in docs/PROTOCOL.md.
+// never wait on anything slow. The wire format is in docs/PROTOCOL.md, built in internal/wire.
 //
-// Where things are: datapath.go holds what both ends run (the inbound
-// path, the too-big check and answer, single device writes); hub.go the
-// hub's forwarding decisions, pure functions of the route and MAC tables;
-// inbound.go and outbound.go the server's loops that act on them;
-// client.go the client's; stats.go the drop reasons and counters;
-// status.go the copies Server.Sessions, Server.Status and Client.Status
-// hand out; config.go the configs, which validate themselves and return
-// ConfigErrors naming their fields; errors.go the typed errors a caller
-// turns into advice. Address leases and revocations come from package
-// state through the interfaces in ServerConfig.
+// Where things are. In this package: datapath.go what both ends run
+// (the device reader, the inbound path, the too-big check and answer,
+// single device writes); inbound.go and outbound.go the server's loops
+// that act on the hub's decisions; client.go the client's; stats.go the
+// drop reasons and counters; status.go the copies Server.Sessions,
+// Server.Status and Client.Status hand out; config.go the configs, which
+// validate themselves and return ConfigErrors naming their fields;
+// errors.go and control.go the typed errors and close codes a caller
+// turns into advice. Below it, each with one job and none importing this
+// package:
+//
+//   - internal/wire: the datagram header, FRAGMENT and the control
+//     messages (the format of docs/PROTOCOL.md, standard library only);
+//   - internal/hub: the route table, the MAC table and the hub's
+//     forwarding decisions, pure functions of those tables;
+//   - internal/udp: the UDP socket (buffers, transient send errors taken
+//     as loss), its GRO reader and the receive gate, counting into the
+//     udp.Counters that Counters embeds;
+//   - package packet: IP and Ethernet parsing, checksums, ICMP too-big
+//     and the MSS clamp, shared with package device;
+//   - package state: address leases and revocations, behind the
+//     interfaces in ServerConfig.
 package quictun

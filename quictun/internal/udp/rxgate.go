@@ -66,14 +66,13 @@ const (
 	// counted came in a packet counted.
 	rxGateMinDatagram = rxGateMinPacket - 37
 	// rxGateMaxWait bounds one wait. On a busy machine the drainer may
-	// not run for over a millisecond; with 1 ms about 5 % of waits ran out
-	// in a bulk transfer (and lost datagrams after), with 5 ms 0.1 %.
+	// not run for over a millisecond, and a wait that runs out loses
+	// datagrams after it (docs/PERFORMANCE.md, "receive gate").
 	rxGateMaxWait = 5 * time.Millisecond
 	// rxGateMinBackoff and rxGateMaxBackoff bound how long the gate stays
-	// open after a wait ran out: a lone timeout costs the datagrams quic-go
-	// drops meanwhile (make bench, TCP retransmits c->s per run: ~10 with
-	// no backoff, 186–582 at 10 ms, 170 at 2 ms; with junk at 20 000
-	// packets/s the transfer keeps 972 Mbit/s at 2 ms).
+	// open after a wait ran out: open, it cannot be held shut by junk that
+	// looks like datagrams, but a lone timeout costs the datagrams quic-go
+	// drops while it is open, so the first opening is short.
 	rxGateMinBackoff = 2 * time.Millisecond
 	rxGateMaxBackoff = time.Second
 )
