@@ -320,10 +320,20 @@ func (c ClientConfig) Validate() error {
 	switch {
 	case c.Server == "":
 		return configErr("Server", "no server address")
+	case !hasPort(c.Server):
+		return configErr("Server", "%q: want host:port, e.g. vpn.example.com:4433", c.Server)
+	case c.MaxRetries < 0:
+		return configErr("MaxRetries", "must be 0 (never give up) or more")
 	case c.TLS == nil:
 		return configErr("TLS", "no TLS config")
 	case c.SetupDevice == nil:
 		return configErr("SetupDevice", "no SetupDevice")
 	}
 	return CheckSizes(c.Mode, c.PacketSize, c.MTU)
+}
+
+// hasPort reports whether addr is host:port.
+func hasPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != ""
 }

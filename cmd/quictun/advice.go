@@ -16,6 +16,7 @@ var configFlags = map[string]string{
 	"MTU":        "--mtu",
 	"PacketSize": "--packet-size",
 	"Server":     "--server",
+	"MaxRetries": "--max-retries",
 	"Mode":       "--mode",
 	"TLS":        "--cert/--key/--ca",
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -62,19 +61,9 @@ func runConnect(c *cli.Context) error {
 		}
 	}
 	server := c.String("server")
-	if _, _, err := net.SplitHostPort(server); err != nil {
-		return usageError{fmt.Errorf("--server %q: want host:port, e.g. vpn.example.com:4433", server)}
-	}
 	bridge := c.String("bridge")
 	if bridge != "" && mode == device.TUN {
 		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
-	}
-	packetSize, mtu, err := sizeFlags(c, mode)
-	if err != nil {
-		return err
-	}
-	if c.Int("max-retries") < 0 {
-		return usageError{fmt.Errorf("--max-retries must be 0 (never give up) or more")}
 	}
 	cert, tlsConf, err := loadTLS(c, false, c.String("server-name"))
 	if err != nil {
@@ -104,7 +93,7 @@ func runConnect(c *cli.Context) error {
 		return dev, nil
 	}
 	cl, err := quictun.NewClient(quictun.ClientConfig{
-		Server: server, TLS: tlsConf, Mode: mode, MTU: mtu, PacketSize: packetSize,
+		Server: server, TLS: tlsConf, Mode: mode, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
 	})

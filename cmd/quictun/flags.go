@@ -9,7 +9,6 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
-	"github.com/quictun/quictun/quictun"
 )
 
 // devFlag returns --dev, or the default name for mode, checked.
@@ -42,16 +41,6 @@ func prefixesFlag(c *cli.Context, flag string, masked bool) ([]netip.Prefix, err
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// sizeFlags reads --packet-size and --mtu and checks them with the core's
-// rule (quictun.CheckSizes) before anything else is loaded.
-func sizeFlags(c *cli.Context, mode device.Kind) (packetSize, mtu int, err error) {
-	packetSize, mtu = c.Int("packet-size"), c.Int("mtu")
-	if err := quictun.CheckSizes(mode, packetSize, mtu); err != nil {
-		return 0, 0, advise(err)
-	}
-	return packetSize, mtu, nil
 }
 
 // loadTLS loads --cert, --key and --ca and builds the TLS config.

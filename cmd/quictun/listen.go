@@ -84,7 +84,9 @@ func runListen(c *cli.Context) error {
 	if procs != nil {
 		sessionsChanged = procs.connections
 	}
-	// Everything is read and checked before the system is touched.
+	// Everything is read and checked before the system is touched: the
+	// flags here, the files next, the rest by the core's own Validate
+	// (NewServer), whose errors advise turns back into flag advice.
 	mode, err := device.ParseKind(c.String("mode"))
 	if err != nil {
 		return usageError{fmt.Errorf("--mode: %w", err)}
@@ -97,9 +99,6 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if mode == device.TUN && len(ips) == 0 {
-		return usageError{fmt.Errorf("--ip is required in tun mode: the server's tunnel address with prefix, e.g. --ip 10.77.0.1/24")}
-	}
 	pools, err := prefixesFlag(c, "pool", true)
 	if err != nil {
 		return err
@@ -111,10 +110,6 @@ func runListen(c *cli.Context) error {
 	bridge := c.String("bridge")
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
-	}
-	packetSize, mtu, err := sizeFlags(c, mode)
-	if err != nil {
-		return err
 	}
 	cert, tlsConf, err := loadTLS(c, true, "")
 	if err != nil {
@@ -134,7 +129,7 @@ func runListen(c *cli.Context) error {
 	log := slog.Default()
 	srv, err := quictun.NewServer(quictun.ServerConfig{
 		Mode: mode, TLS: tlsConf, Listen: c.String("listen"),
-		Networks: ips, Pools: pools, Routes: routes, MTU: mtu, PacketSize: packetSize,
+		Networks: ips, Pools: pools, Routes: routes, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		StatelessResetKey: &srk, Logger: log,
 		SessionsChanged: sessionsChanged,

@@ -26,11 +26,20 @@ func TestUsageErrorsExit2(t *testing.T) {
 			unsetenv(t, k)
 		}
 	}
+	// Real certificates, so that the checks after loading them (the core's
+	// Validate, turned into flag advice) are reached too; "missing" names
+	// files that do not exist.
 	dir := t.TempDir()
-	tls := []string{"--cert", filepath.Join(dir, "x.crt"), "--key", filepath.Join(dir, "x.key"), "--ca", filepath.Join(dir, "ca.crt")}
+	mustRunCert(t, "ca", "--dir", dir)
+	mustRunCert(t, "issue", "--dir", dir, "--name", "x", "--server", "--host", "vpn.example.com")
+	mustRunCert(t, "issue", "--dir", dir, "--name", "y", "--ip", "10.77.0.11/24")
+	pki := func(name string) []string {
+		return []string{"--cert", filepath.Join(dir, name+".crt"), "--key", filepath.Join(dir, name+".key"), "--ca", filepath.Join(dir, "ca.crt")}
+	}
+	tls, missing := pki("x"), pki("missing")
 	listen := func(extra ...string) []string { return append(append([]string{"listen"}, tls...), extra...) }
 	connect := func(extra ...string) []string {
-		return append(append([]string{"connect", "--server", "vpn.example.com:4433"}, tls...), extra...)
+		return append(append([]string{"connect", "--server", "vpn.example.com:4433"}, pki("y")...), extra...)
 	}
 	tests := []struct {
 		name string
@@ -41,7 +50,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"listen without flags", nil, []string{"listen"}, "listen needs --cert (or QUICTUN_CERT), --key (or QUICTUN_KEY), --ca (or QUICTUN_CA)"},
 		{"listen without --cert", nil, []string{"listen", "--key", "k", "--ca", "c"}, "needs --cert (or QUICTUN_CERT)"},
 		{"listen with QUICTUN_CERT empty", map[string]string{"QUICTUN_CERT": ""}, []string{"listen", "--key", "k", "--ca", "c"}, "needs --cert"},
-		{"connect without --server", nil, append([]string{"connect"}, tls...), "connect needs --server (or QUICTUN_SERVER)"},
+		{"connect without --server", nil, append([]string{"connect"}, missing...), "connect needs --server (or QUICTUN_SERVER)"},
 		{"connect without --key and --ca", nil, []string{"connect", "--server", "h:1", "--cert", "c"}, "needs --key (or QUICTUN_KEY), --ca"},
 		{"QUICTUN_KEEPALIVE without unit", map[string]string{"QUICTUN_KEEPALIVE": "10"}, listen(), `"10" as duration value from environment variable "QUICTUN_KEEPALIVE"`},
 		{"--keepalive without unit", nil, listen("--keepalive", "10"), "keepalive"},
@@ -58,14 +67,17 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"unknown cert command", nil, []string{"cert", "make"}, `unknown command "make"`},
 		{"bad --mode", nil, listen("--mode", "tan"), "--mode"},
 		{"bad --ip", nil, listen("--ip", "10.77.0.1"), "--ip"},
-		{"tun listen without --ip", nil, listen(), "--ip is required"},
+		{"tun listen without --ip", nil, listen(), "--ip: a TUN server needs its own tunnel address"},
+		{"--pool outside --ip", nil, listen("--ip", "10.77.0.1/24", "--pool", "10.99.0.0/24"), "--pool: 10.99.0.0/24 is outside"},
+		{"--mtu too small", nil, listen("--ip", "10.77.0.1/24", "--mtu", "500"), "--mtu"},
+		{"connect --packet-size too large", nil, connect("--packet-size", "10000"), "--packet-size"},
 		{"--bridge in tun mode", nil, listen("--ip", "10.77.0.1/24", "--bridge", "br0"), "--bridge"},
 		{"--packet-size too small", nil, listen("--ip", "10.77.0.1/24", "--packet-size", "1000"), "--packet-size"},
 		{"--procs negative", nil, connect("--procs", "-1"), "--procs"},
-		{"listen certificate missing", nil, listen("--ip", "10.77.0.1/24"), "x.crt"},
-		{"connect --server without port", nil, append([]string{"connect", "--server", "vpn.example.com"}, tls...), "--server"},
+		{"listen certificate missing", nil, append(append([]string{"listen"}, missing...), "--ip", "10.77.0.1/24"), "missing.crt"},
+		{"connect --server without port", nil, append([]string{"connect", "--server", "vpn.example.com"}, pki("y")...), "--server"},
 		{"connect --max-retries negative", nil, connect("--max-retries", "-1"), "--max-retries"},
-		{"connect certificate missing", nil, connect(), "x.crt"},
+		{"connect certificate missing", nil, append([]string{"connect", "--server", "vpn.example.com:4433"}, missing...), "missing.crt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
