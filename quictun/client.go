@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,9 @@ type Client struct {
 	logRL    *rateLimiter
 	wg       sync.WaitGroup
 	status   clientState
+
+	routesMu sync.Mutex     // serializes route changes
+	routes   []netip.Prefix // the server's routes as installed; guarded by routesMu
 
 	// Counters of the tunnel (all connections of this client).
 	Counters
@@ -266,12 +270,14 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 			return nil, &PermanentError{Msg: "set up the device", Err: err}
 		}
 		c.dev, c.assigned = dev, a
+		c.setInstalledRoutes(a.Routes)
 		c.wg.Add(1)
 		go c.readDevice()
 	} else if !slices.Equal(a.Addresses, c.assigned.Addresses) || a.Mode != c.assigned.Mode {
 		c.log.Warn("the server assigned other addresses than before; the device keeps the old ones until restart",
 			"old", fmtPrefixes(c.assigned.Addresses), "new", fmtPrefixes(a.Addresses))
 	}
+	c.applyRoutes(nil, a.Routes)
 	if err := wire.WriteControl(stream, &wire.ControlMsg{Type: wire.MsgReady}); err != nil {
 		return nil, err
 	}
@@ -375,6 +381,8 @@ func (c *Client) controlLoop(conn *quic.Conn, stream *quic.Stream) {
 		switch m.Type {
 		case wire.MsgGoAway:
 			c.log.Info("server going away", "reason", m.Message)
+		case wire.MsgRoutes:
+			c.applyRoutes(conn, m.Routes)
 		default:
 			c.log.Debug("ignoring control message", "type", m.Type)
 		}

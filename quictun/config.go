@@ -96,10 +96,13 @@ type ServerConfig struct {
 	// A client address from a certificate or the pool gets the
 	// prefix length of the network that contains it. TUN mode: required.
 	Networks []netip.Prefix
-	// Pools hand addresses to clients whose certificate has none.
+	// Pools hand addresses to clients whose certificate has none; each a
+	// network (no host bits). Server.SetPools changes them while running.
 	// Nil: such clients are refused.
 	Pools []netip.Prefix
-	// Routes are pushed to every client to install via its device.
+	// Routes are pushed to every client to install via its device; each a
+	// network (no host bits). Server.SetRoutes changes them while running
+	// and sends connected clients the new list. Nil: none.
 	Routes []netip.Prefix
 	// MTU is the device MTU announced to clients (TUN). 0: TUNMTU(PacketSize).
 	// TAP mode always uses TAPMTU and splits frames that do not fit.
@@ -198,6 +201,18 @@ type ClientConfig struct {
 	// the server, to open and configure the device from what the server
 	// assigned. Required.
 	SetupDevice func(Assignment) (device.Device, error)
+	// UpdateRoutes, when set, changes the routes through the device when
+	// the server's pushed routes differ from those installed: while
+	// connected (the server sent a new list) or at a reconnect whose
+	// config brings another list. remove are to be taken away, add to be
+	// installed, at least one of them non-empty. Calls do not overlap and
+	// come only after SetupDevice (which installs the first list). On an
+	// error the client keeps counting the old list as installed, so the
+	// next change or reconnect asks for the whole difference again:
+	// removing a route that is gone and adding one that is there must
+	// succeed. Nil: changes are logged (at Warn) and shown by Status but
+	// not applied to the system.
+	UpdateRoutes func(add, remove []netip.Prefix) error
 	// MaxRetries is how many failed dials in a row the client accepts before
 	// giving up. 0: never give up.
 	MaxRetries int
@@ -305,12 +320,10 @@ func (c ServerConfig) Validate() error {
 	if c.Mode == device.TUN && len(c.Networks) == 0 {
 		return configErr("Networks", "a TUN server needs its own tunnel address, e.g. 10.77.0.1/24")
 	}
-	for _, p := range c.Pools {
-		if c.Mode == device.TUN && networkOf(c.Networks, p.Addr()) == (netip.Prefix{}) {
-			return configErr("Pools", "%s is outside the server's networks (%s): clients must get addresses the server can reach", p, fmtPrefixes(c.Networks))
-		}
+	if err := checkNetworks("Routes", c.Routes); err != nil {
+		return err
 	}
-	return nil
+	return checkPools(c.Mode, c.Networks, c.Pools)
 }
 
 // Validate checks c (after defaults are filled in, as NewClient does): the

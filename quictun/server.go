@@ -42,6 +42,7 @@ type Server struct {
 	macs   *hub.MACs[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
 	leases state.Leases
+	live   *liveConfig     // pushed routes and pools, which change while running
 	frag   wire.Fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
@@ -102,6 +103,7 @@ func newHub(cfg ServerConfig) *Server {
 		macs:       hub.NewMACs[*session](0, 0),
 		local:      &session{name: "(local device)"},
 		leases:     cfg.Leases,
+		live:       newLiveConfig(cfg),
 		icmp:       newRateLimiter(100, 200),
 		logRL:      newRateLimiter(1, 10),
 		sessions:   make(map[string]*session),
@@ -370,9 +372,11 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	if s.mode == device.TUN {
 		mtu = ss.peerMTU
 	}
+	// What changes after this, pushRoutes sends once the session runs.
+	ss.pushed, _ = s.live.pushedRoutes()
 	cfgMsg := &wire.ControlMsg{
 		Type: wire.MsgConfig, Version: ProtocolVersion, Mode: s.mode.String(), MTU: mtu,
-		Addresses: addrs, Gateways: gws, Routes: s.cfg.Routes, Name: id.Name,
+		Addresses: addrs, Gateways: gws, Routes: ss.pushed, Name: id.Name,
 		KeepaliveMS: s.cfg.Keepalive.Milliseconds(), IdleMS: s.cfg.IdleTimeout.Milliseconds(),
 	}
 	if err := wire.WriteControl(stream, cfgMsg); err != nil {
@@ -415,14 +419,15 @@ func (s *Server) addressesFor(id qcrypto.Identity, ss *session) ([]netip.Prefix,
 		}
 		return out, nil
 	}
-	if s.mode == device.TAP && len(s.cfg.Pools) == 0 {
+	pools := s.live.addressPools()
+	if s.mode == device.TAP && len(pools) == 0 {
 		return nil, nil // a bridged site needs no tunnel address
 	}
-	if len(s.cfg.Pools) == 0 {
+	if len(pools) == 0 {
 		return nil, &RemoteError{Code: CodeNoAddress, Message: fmt.Sprintf(
 			"the certificate of %q carries no tunnel address and the server has no address pool to assign one from", id.Name)}
 	}
-	for _, p := range s.cfg.Pools {
+	for _, p := range pools {
 		a, err := s.leases.Assign(id.Name, p, func(a netip.Addr) bool {
 			owner, ok := s.routes.LookupExact(netip.PrefixFrom(a, a.BitLen()))
 			return ok && owner.name != id.Name || s.isServerAddr(a)

@@ -41,6 +41,10 @@ type session struct {
 
 	undoRoutes func() error // removes the kernel routes of id.Routes; only touched by register/remove
 
+	// pushed are the routes the client was last sent (in its config, then
+	// in routes messages); only touched by admit, then by pushRoutes.
+	pushed []netip.Prefix
+
 	stats sessionStats
 
 	// Counters of this session.
@@ -86,7 +90,7 @@ func (ss *session) enqueue(pb *packetBuf) {
 // run carries the session's traffic until its connection ends.
 func (ss *session) run() {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		ss.sendLoop()
@@ -98,6 +102,10 @@ func (ss *session) run() {
 	go func() {
 		defer wg.Done()
 		ss.controlLoop()
+	}()
+	go func() {
+		defer wg.Done()
+		ss.pushRoutes()
 	}()
 	ss.ready.Store(true)
 	ss.inboundLoop()

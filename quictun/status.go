@@ -51,7 +51,8 @@ type SessionInfo struct {
 	// Addresses are the client's tunnel addresses.
 	Addresses []netip.Prefix
 	// Routes are the networks routed to the client (from its certificate
-	// on the server; pushed by the server on a client).
+	// on the server; on a client, those the server pushes, as installed:
+	// they follow Server.SetRoutes).
 	Routes []netip.Prefix
 	// Remote is the peer's UDP address now; RemoteChanges counts how often
 	// it changed during the connection (connection migration, NAT
@@ -190,6 +191,7 @@ type clientState struct {
 	connectedAt time.Time
 	fingerprint string
 	assigned    Assignment
+	routes      []netip.Prefix // the server's routes as installed (setRoutes)
 }
 
 // set records a state change and, if err is not nil, the last error.
@@ -235,7 +237,7 @@ func (c *Client) Status() ClientStatus {
 		Name:        cs.assigned.Name,
 		Fingerprint: cs.fingerprint,
 		Addresses:   append([]netip.Prefix(nil), cs.assigned.Addresses...),
-		Routes:      append([]netip.Prefix(nil), cs.assigned.Routes...),
+		Routes:      append([]netip.Prefix(nil), cs.routes...),
 		ConnectedAt: cs.connectedAt,
 		PacketSize:  c.cfg.PacketSize,
 	}

@@ -13,6 +13,7 @@ import (
 var configFlags = map[string]string{
 	"Networks":   "--ip",
 	"Pools":      "--pool",
+	"Routes":     "--route",
 	"MTU":        "--mtu",
 	"PacketSize": "--packet-size",
 	"Server":     "--server",

@@ -22,6 +22,7 @@ func TestAdvise(t *testing.T) {
 		{"no network", &quictun.ConfigError{Field: "Networks", Msg: "a TUN server needs its own tunnel address, e.g. 10.77.0.1/24"},
 			"--ip: a TUN server needs its own tunnel address", 2},
 		{"pool", &quictun.ConfigError{Field: "Pools", Msg: "10.9.0.0/24 is outside"}, "--pool: 10.9.0.0/24 is outside", 2},
+		{"route", &quictun.ConfigError{Field: "Routes", Msg: "192.168.10.1/24 has host bits set"}, "--route: 192.168.10.1/24 has host bits", 2},
 		{"mode mismatch", &quictun.PermanentError{Err: &quictun.ModeMismatchError{Server: device.TAP, Client: device.TUN}},
 			"use --mode tap or leave --mode out", 1},
 		{"unknown CA", &quictun.PermanentError{Err: &quictun.ServerCertError{Server: "s:1", Problem: quictun.ServerCertUnknownAuthority}},

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -36,7 +38,10 @@ func connectCommand() *cli.Command {
 its addresses, MTU, routes), creates and configures its device, and carries
 packets. When the connection is lost it keeps its device and redials. It
 exits non-zero only for errors a retry cannot fix (certificates, bad files,
-a refused mode), with a message that says what to do.`,
+a refused mode), with a message that says what to do.
+
+When the server changes the routes it pushes, the client adds and removes
+them on its device: at once while connected, else when it reconnects.`,
 		Flags:  flags,
 		Before: checkUsage("server", "cert", "key", "ca"),
 		Action: runConnect,
@@ -72,6 +77,7 @@ func runConnect(c *cli.Context) error {
 	log := slog.Default()
 
 	var undo func() error
+	var routes *device.RouteSet // the pushed routes that change while connected
 	setup := func(a quictun.Assignment) (device.Device, error) {
 		name, err := devFlag(c, a.Mode)
 		if err != nil {
@@ -89,13 +95,14 @@ func runConnect(c *cli.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		undo = u
+		undo, routes = u, device.NewRouteSet(dev.Name())
 		return dev, nil
 	}
 	cl, err := quictun.NewClient(quictun.ClientConfig{
 		Server: server, TLS: tlsConf, Mode: mode, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
+		UpdateRoutes: func(add, remove []netip.Prefix) error { return routes.Update(add, remove) },
 	})
 	if err != nil {
 		return advise(err)
@@ -105,7 +112,7 @@ func runConnect(c *cli.Context) error {
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
 	if dev := cl.Device(); dev != nil {
-		cleanupDevice(dev, undo, log)
+		cleanupDevice(dev, func() error { return errors.Join(routes.Undo(), undo()) }, log)
 		waitBounded(cl.Wait, 5*time.Second)
 	}
 	if rerr != nil {

@@ -24,6 +24,9 @@ const (
 	MsgError = "error"
 	// MsgGoAway says the sender is about to close the connection.
 	MsgGoAway = "goaway"
+	// MsgRoutes is the server's full list of routes to push, sent after
+	// ready whenever it changes; it replaces the list config carried.
+	MsgRoutes = "routes"
 )
 
 // ControlMsg is the union of all control messages: one struct, so that a
@@ -48,7 +51,7 @@ type ControlMsg struct {
 	// config (server → client)
 	Addresses   []netip.Prefix `json:"addresses,omitempty"`
 	Gateways    []netip.Addr   `json:"gateways,omitempty"`
-	Routes      []netip.Prefix `json:"routes,omitempty"`
+	Routes      []netip.Prefix `json:"routes,omitempty"` // also in routes; absent: none
 	KeepaliveMS int64          `json:"keepalive_ms,omitempty"`
 	IdleMS      int64          `json:"idle_timeout_ms,omitempty"`
 	Name        string         `json:"name,omitempty"` // the client's identity as the server sees it

@@ -22,6 +22,8 @@ func TestControlRoundTrip(t *testing.T) {
 		{Type: MsgReady},
 		{Type: MsgError, Code: "mode_mismatch", Message: "the server runs in tun mode"},
 		{Type: MsgGoAway, Message: "bye"},
+		{Type: MsgRoutes, Routes: []netip.Prefix{netip.MustParsePrefix("192.168.10.0/24"), netip.MustParsePrefix("fd00:10::/64")}},
+		{Type: MsgRoutes}, // no routes left
 	}
 	var buf bytes.Buffer
 	for _, m := range msgs {
