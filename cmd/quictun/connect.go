@@ -29,6 +29,7 @@ func connectCommand() *cli.Command {
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, configFlag())
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -38,7 +39,7 @@ packets. When the connection is lost it keeps its device and redials. It
 exits non-zero only for errors a retry cannot fix (certificates, bad files,
 a refused mode), with a message that says what to do.`,
 		Flags:  flags,
-		Before: checkUsage("server", "cert", "key", "ca"),
+		Before: withConfig(checkUsage("server", "cert", "key", "ca")),
 		Action: runConnect,
 	}
 }
