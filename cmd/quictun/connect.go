@@ -101,7 +101,7 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	ctx, stop := runContext(log)
+	ctx, stop := runContext(log, reloader(c, log, nil))
 	defer stop()
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)

@@ -154,7 +154,9 @@ func runListen(c *cli.Context) error {
 		srv.Close()
 		return err
 	}
-	ctx, stop := runContext(log)
+	// nil: pushed routes and pools need a restart until the core can
+	// change them live; then pass srv (see liveServer).
+	ctx, stop := runContext(log, reloader(c, log, nil))
 	defer stop()
 	serr := srv.Serve(ctx, dev)
 	cleanupDevice(dev, undo, log)
