@@ -31,6 +31,7 @@ func connectCommand() *cli.Command {
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, configFlag())
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -43,7 +44,7 @@ a refused mode), with a message that says what to do.
 When the server changes the routes it pushes, the client adds and removes
 them on its device: at once while connected, else when it reconnects.`,
 		Flags:  flags,
-		Before: checkUsage("server", "cert", "key", "ca"),
+		Before: withConfig(checkUsage("server", "cert", "key", "ca")),
 		Action: runConnect,
 	}
 }
@@ -107,7 +108,7 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	ctx, stop := runContext(log)
+	ctx, stop := runContext(log, reloader(c, log, nil))
 	defer stop()
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)

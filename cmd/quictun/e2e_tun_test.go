@@ -42,8 +42,8 @@ func TestE2ETUN(t *testing.T) {
 	l.WaitPing(c2NS, "10.77.0.1", nsPingTimeout)
 
 	t.Run("SIGHUP keeps the tunnel", func(t *testing.T) {
-		// Until there is a configuration file to reload, SIGHUP is logged
-		// and ignored: its default action would kill the process and leave
+		// Without a --config file to reload, SIGHUP is logged and
+		// ignored: its default action would kill the process and leave
 		// the device and routes behind.
 		for _, p := range []*nsProc{srv, c1} {
 			if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {

@@ -31,16 +31,26 @@ func devFlag(c *cli.Context, mode device.Kind) (string, error) {
 func prefixesFlag(c *cli.Context, flag string, masked bool) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range c.StringSlice(flag) {
-		p, err := netip.ParsePrefix(s)
+		p, err := parsePrefix(s, masked)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("--%s %q: want an address with prefix length, e.g. 10.77.0.1/24 or fd77::1/64", flag, s)}
-		}
-		if masked && p != p.Masked() {
-			return nil, usageError{fmt.Errorf("--%s %q has host bits set: did you mean %s?", flag, s, p.Masked())}
+			return nil, usageError{fmt.Errorf("--%s %w", flag, err)}
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parsePrefix parses one value of a CIDR flag (or config key); its errors
+// start with the value, for the caller to put the flag or key in front.
+func parsePrefix(s string, masked bool) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: want an address with prefix length, e.g. 10.77.0.1/24 or fd77::1/64", s)
+	}
+	if masked && p != p.Masked() {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set: did you mean %s?", s, p.Masked())
+	}
+	return p, nil
 }
 
 // loadTLS loads --cert, --key and --ca and builds the TLS config.

@@ -17,11 +17,11 @@ import (
 // tlsFlags are the certificate flags of listen and connect.
 func tlsFlags(whose string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "cert", EnvVars: env("cert"),
+		&cli.StringFlag{Name: "cert", EnvVars: env("cert"), TakesFile: true,
 			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa); required"},
-		&cli.StringFlag{Name: "key", EnvVars: env("key"),
+		&cli.StringFlag{Name: "key", EnvVars: env("key"), TakesFile: true,
 			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted); required"},
-		&cli.StringFlag{Name: "ca", EnvVars: env("ca"),
+		&cli.StringFlag{Name: "ca", EnvVars: env("ca"), TakesFile: true,
 			Usage: "PEM certificate of the CA that signed the peers' certificates; required"},
 	}
 }
@@ -60,6 +60,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, configFlag())
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -70,7 +71,7 @@ and packets whose source is not the sending client's are dropped. In tap mode
 the server is a learning switch between its device (usually in a bridge with
 the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
 		Flags:  flags,
-		Before: checkUsage("cert", "key", "ca"),
+		Before: withConfig(checkUsage("cert", "key", "ca")),
 		Action: runListen,
 	}
 }
@@ -153,7 +154,9 @@ func runListen(c *cli.Context) error {
 		srv.Close()
 		return err
 	}
-	ctx, stop := runContext(log)
+	// nil: pushed routes and pools need a restart until the core can
+	// change them live; then pass srv (see liveServer).
+	ctx, stop := runContext(log, reloader(c, log, srv))
 	defer stop()
 	serr := srv.Serve(ctx, dev)
 	cleanupDevice(dev, undo, log)

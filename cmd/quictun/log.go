@@ -18,23 +18,44 @@ func globalFlags() []cli.Flag {
 	}
 }
 
+// logLevel is the level of the process-wide logger. It is a variable, not
+// a fixed option of the handler, so that a reload of the --config file can
+// change it in every logger already handed out.
+var logLevel slog.LevelVar
+
 // setupLogging installs the process-wide slog logger from --log-level and
 // --log-format. Logs go to stderr.
 func setupLogging(c *cli.Context) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+	level, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return usageError{fmt.Errorf("--log-level %w", err)}
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch c.String("log-format") {
-	case "text":
-		h = slog.NewTextHandler(os.Stderr, opts)
-	case "json":
+	if err := checkLogFormat(c.String("log-format")); err != nil {
+		return usageError{fmt.Errorf("--log-format %w", err)}
+	}
+	logLevel.Set(level)
+	opts := &slog.HandlerOptions{Level: &logLevel}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if c.String("log-format") == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)
-	default:
-		return usageError{fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))}
 	}
 	slog.SetDefault(slog.New(h))
+	return nil
+}
+
+// parseLevel parses a --log-level value.
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
+	}
+	return level, nil
+}
+
+// checkLogFormat checks a --log-format value.
+func checkLogFormat(s string) error {
+	if s != "text" && s != "json" {
+		return fmt.Errorf("%q: want text or json", s)
+	}
 	return nil
 }

@@ -82,7 +82,7 @@ func checkUsage(required ...string) cli.BeforeFunc {
 			}
 		}
 		if len(missing) > 0 {
-			return usageError{fmt.Errorf("%s needs %s", c.Command.Name, strings.Join(missing, ", "))}
+			return usageError{fmt.Errorf("%s needs %s, or these keys in its --config file", c.Command.Name, strings.Join(missing, ", "))}
 		}
 		return nil
 	}
