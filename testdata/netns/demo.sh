@@ -64,7 +64,7 @@ if [ -z "$quictun" ] && [ -x "$repo/bin/quictun" ]; then quictun=$repo/bin/quict
 if [ -z "$quictun" ] || [ -z "$nettool" ]; then
 	go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 	[ -x "$go" ] || command -v "$go" >/dev/null ||
-		die "go not found (not on PATH, not in /usr/local/go/bin): install Go, or give GO=/path/to/go (or QUICTUN= and NETTOOL=)"
+		die "no go command at $go (GO, else go on PATH, else /usr/local/go/bin/go): install Go, or give GO=/path/to/go (or QUICTUN= and NETTOOL=)"
 fi
 if [ -z "$quictun" ]; then
 	(cd "$repo" && "$go" build -o "$tmp/quictun" ./cmd/quictun) || die "go build ./cmd/quictun"
