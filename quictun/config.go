@@ -82,7 +82,8 @@ type ServerConfig struct {
 	// TLS is the server's TLS config with mutual authentication
 	// (crypto.ServerTLSConfig). Required.
 	TLS *tls.Config
-	// Listen is the UDP address to listen on, e.g. "0.0.0.0:4433".
+	// Listen is the UDP address to listen on, e.g. ":4433" (every address,
+	// IPv4 and IPv6 on one socket) or "192.0.2.1:4433".
 	// Required unless Conn is set.
 	Listen string
 	// Conn, when set, is the socket the server uses instead of opening one

@@ -22,9 +22,9 @@ import (
 // command walks the whole module graph and wants go.mod files (an old
 // x/sys of netlink's) that `go mod download` in our tree never fetched.
 func TestInstallableFromOutside(t *testing.T) {
-	gobin, err := exec.LookPath("go")
+	gobin, err := e2eGoCommand()
 	if err != nil {
-		t.Skip("no go command on PATH")
+		t.Skip(err)
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {

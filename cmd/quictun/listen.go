@@ -42,8 +42,8 @@ func tunnelFlags() []cli.Flag {
 
 func listenCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "listen", Value: "0.0.0.0:4433", EnvVars: env("listen"),
-			Usage: "UDP address and port to listen on"},
+		&cli.StringFlag{Name: "listen", Value: ":4433", EnvVars: env("listen"),
+			Usage: "UDP address and port to listen on. With no host (the default, :4433) one socket takes IPv4 and IPv6 clients on every address (IPv4 only where the host has no IPv6); 203.0.113.7:4433 or [2001:db8::7]:4433 listen on that address only. Open the port in the firewall: nft insert rule inet filter input udp dport 4433 accept"},
 		&cli.StringFlag{Name: "mode", Value: "tun", EnvVars: env("mode"),
 			Usage: "tun (route IP packets between clients and this host) or tap (bridge Ethernet frames: a learning switch)"},
 		&cli.StringFlag{Name: "dev", EnvVars: env("dev"),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,12 +43,32 @@ func e2eMain(m *testing.M) int {
 	return m.Run()
 }
 
+// e2eGoCommand returns the go command the tests build with: $GO when set
+// (the Makefile sets it to the go it found), else go on PATH (go test puts
+// its own GOROOT/bin there), else the go of the toolchain that built this
+// test binary, else /usr/local/go/bin/go. Under sudo, whose secure_path
+// drops /usr/local/go/bin, one of the later ones finds it.
+func e2eGoCommand() (string, error) {
+	if g := os.Getenv("GO"); g != "" {
+		return exec.LookPath(g)
+	}
+	if g, err := exec.LookPath("go"); err == nil {
+		return g, nil
+	}
+	for _, g := range []string{filepath.Join(runtime.GOROOT(), "bin", "go"), "/usr/local/go/bin/go"} {
+		if fi, err := os.Stat(g); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return g, nil
+		}
+	}
+	return "", errors.New("no go command: not on PATH, GO unset, none in GOROOT/bin or /usr/local/go/bin; set GO=/path/to/go")
+}
+
 // e2eGoBuild builds the package in dir pkg (relative to this package's
 // directory) into out/name.
 func e2eGoBuild(out, name, pkg string) (string, error) {
-	goBin, err := exec.LookPath("go")
+	goBin, err := e2eGoCommand()
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", err
 	}
 	path := filepath.Join(out, name)
 	cmd := exec.Command(goBin, "build", "-o", path, pkg)

@@ -43,6 +43,10 @@ var nsTools = map[string]string{
 	"ping":    "iputils-ping",
 	"openssl": "openssl",
 	"nft":     "nftables",
+	"tc":      "iproute2",
+	"ss":      "iproute2",
+	"sysctl":  "procps",
+	"setpriv": "util-linux",
 }
 
 // e2eRequireRoot skips the test unless it can create network namespaces and
@@ -65,7 +69,7 @@ func e2eRequireRoot(t *testing.T, tools ...string) {
 	}
 	for _, tool := range append([]string{"ip", "ping"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			stop("needs %q (Debian package %s): %v", tool, nsTools[tool], err)
+			stop("needs %q: apt-get install -y %s (sudo make deps installs what the tests need): %v", tool, nsTools[tool], err)
 		}
 	}
 	if e2eNettoolErr != nil {

@@ -7,9 +7,11 @@
 # the tunnel, moves 20 MB with a SHA-256 check, prints what happened, and
 # removes everything it made (namespaces, processes, temp files) on exit.
 #
-# Needs root, iproute2, iputils-ping, and Go (to build quictun and the
-# traffic helper) unless QUICTUN=/path/to/quictun and NETTOOL=/path/to/nettool
-# are given. Run from the repository root: `make demo` or
+# Needs root, iproute2 (ip), and Go to build quictun and the traffic helper
+# (which also pings, so no ping program is needed): GO=/path/to/go, else go
+# on PATH, else /usr/local/go/bin/go (sudo's secure_path drops it from
+# PATH); QUICTUN=/path/to/quictun and NETTOOL=/path/to/nettool skip the
+# builds. Run from the repository root: `make demo` or
 # `sudo testdata/netns/demo.sh`. Exits non-zero if a step fails.
 set -euo pipefail
 
@@ -45,12 +47,10 @@ if [ "$(id -u)" -ne 0 ]; then
 	say "demo.sh needs root (it creates network namespaces and TUN devices): run sudo make demo" >&2
 	exit 1
 fi
-for tool in ip:iproute2 ping:iputils-ping; do
-	command -v "${tool%%:*}" >/dev/null || {
-		say "demo.sh needs ${tool%%:*}: apt-get install ${tool#*:}" >&2
-		exit 1
-	}
-done
+command -v ip >/dev/null || {
+	say "demo.sh needs ip: apt-get install -y iproute2 (or: sudo make deps)" >&2
+	exit 1
+}
 [ -e /dev/net/tun ] || modprobe tun 2>/dev/null || true
 [ -e /dev/net/tun ] || { say "no /dev/net/tun: load the tun module (modprobe tun)" >&2; exit 1; }
 
@@ -62,17 +62,20 @@ quictun=${QUICTUN:-}
 nettool=${NETTOOL:-}
 if [ -z "$quictun" ] && [ -x "$repo/bin/quictun" ]; then quictun=$repo/bin/quictun; fi
 if [ -z "$quictun" ] || [ -z "$nettool" ]; then
-	command -v go >/dev/null || die "go not found (install Go, or set QUICTUN= and NETTOOL=)"
+	go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+	[ -x "$go" ] || command -v "$go" >/dev/null ||
+		die "no go command at $go (GO, else go on PATH, else /usr/local/go/bin/go): install Go, or give GO=/path/to/go (or QUICTUN= and NETTOOL=)"
 fi
 if [ -z "$quictun" ]; then
-	(cd "$repo" && go build -o "$tmp/quictun" ./cmd/quictun) || die "go build ./cmd/quictun"
+	(cd "$repo" && "$go" build -o "$tmp/quictun" ./cmd/quictun) || die "go build ./cmd/quictun"
 	quictun=$tmp/quictun
 fi
 if [ -z "$nettool" ]; then
-	(cd "$repo" && go build -o "$tmp/nettool" ./testdata/netns/nettool) || die "go build ./testdata/netns/nettool"
+	(cd "$repo" && "$go" build -o "$tmp/nettool" ./testdata/netns/nettool) || die "go build ./testdata/netns/nettool"
 	nettool=$tmp/nettool
 fi
 ok "quictun: $quictun"
+ok "nettool (transfers and pings): $nettool"
 
 # --- PKI ---
 step "PKI: a CA, a server certificate for 10.0.0.1, laptop1 (10.77.0.11), laptop2 (10.77.0.12)"
@@ -104,10 +107,11 @@ for role in server laptop1 laptop2; do
 	i=$((i + 1))
 done
 
-# ping_all NS ADDR: 3 echoes, all answered; prints the rtt line.
+# ping_all NS ADDR: 3 echoes, all answered (nettool ping exits 1
+# otherwise); prints the rtt line.
 ping_all() {
 	local out
-	out=$(ip netns exec "$1" ping -c 3 -i 0.2 -w 10 "$2" 2>&1) || { say "$out" >&2; return 1; }
+	out=$(ip netns exec "$1" "$nettool" ping -count 3 -interval 200ms -wait 5s "$2" 2>&1) || { say "$out" >&2; return 1; }
 	grep -q ' 0% packet loss' <<<"$out" || { say "$out" >&2; return 1; }
 	ok "${1#"$prefix"} -> $2: $(grep -o 'rtt.*' <<<"$out")"
 }

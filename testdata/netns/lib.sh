@@ -3,6 +3,8 @@
 #   tmp         the script's temp directory (logs go to $tmp/NAME.log)
 #   pids        every background process the script started
 #   namespaces  every network namespace the script made
+#   nettool     (optional) the traffic helper: when set, wait_ping pings
+#               with `nettool ping` instead of the ping program
 # Processes are only ever signalled by the PIDs recorded here, never by
 # name, and namespaces are only those in $namespaces.
 
@@ -93,8 +95,10 @@ cleanup_common() {
 # (default 15).
 wait_ping() {
 	local end=$((SECONDS + ${3:-15}))
+	local cmd=(ping -n -c 1 -W 1)
+	[ -n "${nettool:-}" ] && cmd=("$nettool" ping -count 1 -wait 1s)
 	while ((SECONDS < end)); do
-		ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+		ip netns exec "$1" "${cmd[@]}" "$2" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
 	return 1

@@ -36,7 +36,10 @@ var bufferWarning sync.Once
 const socketBufferSize = 8 << 20
 
 // Listen opens the tunnel's UDP socket on addr ("host:port"; ":0" for a
-// client) with large buffers. The socket and its receive gate count into
+// client) with large buffers. With no host, or 0.0.0.0 or ::, Go's net
+// package opens one IPv6 socket with IPV6_V6ONLY off, which IPv4 peers
+// reach too (as ::ffff:a.b.c.d); on a host without IPv6, "" and 0.0.0.0
+// fall back to IPv4 while :: fails. The socket and its receive gate count into
 // c, which the caller keeps for as long as it reads them: a client that
 // opens a socket per connection passes the same c each time.
 func Listen(addr string, log *slog.Logger, c *Counters) (*Conn, error) {

@@ -12,8 +12,15 @@
 //	nettool hold-udp -listen ADDR [-timeout D]
 //	    bind a UDP socket, print "ready", hold it until the timeout or a
 //	    signal.
+//	nettool ping [-count N] [-interval D] [-wait D] [-size N] ADDR
+//	    send N ICMP echo requests (IPv4 or IPv6; raw socket, so root),
+//	    print a line per reply and ping's summary ("N packets transmitted,
+//	    M received, P% packet loss", "rtt min/avg/max = …"); exit 1 unless
+//	    every request is answered. It ends (N-1)·interval + wait after it
+//	    started at the latest.
 //
-// Every mode ends by its timeout, so a lost peer cannot hang a test.
+// Every mode ends by its timeout, so a lost peer cannot hang a test. The
+// demo pings with it, so that it needs no ping program on the machine.
 package main
 
 import (
@@ -37,7 +44,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: nettool recv|send|hold-udp [flags]")
+		fmt.Fprintln(os.Stderr, "usage: nettool recv|send|hold-udp|ping [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -48,8 +55,10 @@ func main() {
 		err = sendMain(os.Args[2:])
 	case "hold-udp":
 		err = holdUDPMain(os.Args[2:])
+	case "ping":
+		err = pingMain(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q (want recv, send or hold-udp)", os.Args[1])
+		err = fmt.Errorf("unknown mode %q (want recv, send, hold-udp or ping)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nettool %s: %v\n", os.Args[1], err)
