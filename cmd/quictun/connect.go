@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/metrics"
 	"github.com/quictun/quictun/quictun"
 )
 
@@ -28,7 +29,7 @@ func connectCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -65,6 +66,10 @@ func runConnect(c *cli.Context) error {
 	if bridge != "" && mode == device.TUN {
 		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
 	}
+	metricsAt, err := metricsAddr(c)
+	if err != nil {
+		return err
+	}
 	cert, tlsConf, err := loadTLS(c, false, c.String("server-name"))
 	if err != nil {
 		return err
@@ -100,6 +105,11 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
+	stopMetrics, err := serveMetrics(metricsAt, metrics.NewClientCollector(cl, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ctx, stop := runContext(log)
 	defer stop()
 	log.Info("connecting", "server", server)
