@@ -180,6 +180,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	qc := quicConfig(c.cfg.PacketSize, c.cfg.Keepalive, c.cfg.IdleTimeout, clientHandshakeTimeout)
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
+	start := time.Now()
 	conn, err := tr.Dial(dctx, raddr, c.cfg.TLS, qc)
 	if err != nil {
 		return false, classifyDialError(err, c.cfg.Server)
@@ -194,7 +195,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	cancel()
 	c.conn.Store(conn)
 	defer c.conn.CompareAndSwap(conn, nil)
-	c.status.up(conn, c.assigned)
+	c.status.up(conn, c.assigned, time.Since(start))
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
 	go c.controlLoop(conn, stream)

@@ -52,6 +52,7 @@ type Server struct {
 	// Counters of the server as a whole: packets read from the device
 	// that no session owns, socket reads held back (udp.RxGate), and the like.
 	Counters Counters
+	stats    serverStats // handshakes, and the counters of sessions gone
 
 	mu       sync.Mutex
 	sessions map[string]*session // by identity name; guarded by mu
@@ -80,9 +81,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		s.pc, s.gate, s.own = sock, sock.Gate(), true
 	}
-	s.tr = &quic.Transport{Conn: s.pc, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey}
+	s.tr = &quic.Transport{Conn: s.pc, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey,
+		ConnContext: stampHandshakeStart}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
-	ln, err := s.tr.Listen(logRefusals(cfg.TLS, s.log, newRateLimiter(10, 20)), qc)
+	ln, err := s.tr.Listen(logRefusals(cfg.TLS, s.log, newRateLimiter(10, 20), &s.stats), qc)
 	if err != nil {
 		s.closeConn()
 		return nil, fmt.Errorf("listen on %s: %w", s.pc.LocalAddr(), err)
@@ -270,16 +272,19 @@ func (s *Server) handle(conn *quic.Conn) {
 	remote := conn.RemoteAddr().String()
 	certs := conn.ConnectionState().TLS.PeerCertificates
 	if len(certs) == 0 {
+		s.stats.count(HandshakeNoCertificate)
 		conn.CloseWithError(CloseProtocol, "no client certificate")
 		return
 	}
 	id, err := qcrypto.IdentityOf(certs[0])
 	if err != nil {
+		s.stats.count(HandshakeCertificateUnusable)
 		s.log.Warn("client refused", "remote", remote, "reason", "certificate unusable", "err", err)
 		conn.CloseWithError(CloseRefused, "certificate unusable: "+err.Error())
 		return
 	}
 	if s.revoked(certs[0].SerialNumber) {
+		s.stats.count(HandshakeRevoked)
 		s.log.Warn("client refused", "peer", id.Name, "remote", remote, "reason", "certificate revoked",
 			"serial", certs[0].SerialNumber.Text(16), "fingerprint", id.Fingerprint)
 		conn.CloseWithError(CloseRevoked, "certificate revoked")
@@ -288,6 +293,7 @@ func (s *Server) handle(conn *quic.Conn) {
 	log := s.log.With("peer", id.Name, "remote", remote)
 	ss, err := s.admit(conn, id, log)
 	if err != nil {
+		s.stats.setupFailed(err, conn)
 		var re *RemoteError
 		if errors.As(err, &re) {
 			log.Warn("client refused", "reason", re.Message)
@@ -393,6 +399,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 		return nil, err
 	}
 	stop()
+	s.stats.succeeded(conn)
 	ss.stream = stream
 	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu,
 		"resumed", conn.ConnectionState().TLS.DidResume, "fingerprint", id.Fingerprint)
@@ -472,6 +479,9 @@ func (s *Server) register(ss *session) error {
 		}
 	}
 	old := s.sessions[ss.name]
+	if old != nil {
+		s.stats.retire(old)
+	}
 	s.sessions[ss.name] = ss
 	if s.mode == device.TUN {
 		for _, p := range ss.allowed() {
@@ -501,6 +511,7 @@ func (s *Server) remove(ss *session) {
 	s.mu.Lock()
 	if s.sessions[ss.name] == ss {
 		delete(s.sessions, ss.name)
+		s.stats.retire(ss)
 	}
 	s.routes.RemoveValue(ss)
 	s.mu.Unlock()

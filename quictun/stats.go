@@ -1,7 +1,13 @@
 package quictun
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"sync/atomic"
+	"time"
+
+	"github.com/quictun/quictun/third_party/quic-go"
 
 	"github.com/quictun/quictun/quictun/internal/udp"
 )
@@ -224,4 +230,275 @@ func (d *deviceDrops) sync(c *Counters) {
 		c.drops[DropDeviceRead].Add(n - d.seen)
 		d.seen = n
 	}
+}
+
+// HandshakeOutcome says how a client's attempt to bring a tunnel up on
+// the server ended: its TLS handshake (from the certificate check on) and
+// the control exchange after it. Each attempt is counted under exactly one
+// outcome (ServerStatus.Handshakes); Result and Reason give the names that
+// metrics use (docs/OPERATIONS.md lists them). TLS handshakes that fail
+// before the server looks at the client's certificate (a wrong protocol,
+// a scanner) never reach the server's code and are not counted.
+type HandshakeOutcome uint8
+
+// The handshake outcomes.
+const (
+	// HandshakeSuccess: the tunnel came up.
+	HandshakeSuccess HandshakeOutcome = iota
+	// HandshakeNoCertificate: the client sent no certificate.
+	HandshakeNoCertificate
+	// HandshakeUnknownAuthority: the client's certificate is not signed
+	// by the CA the server trusts.
+	HandshakeUnknownAuthority
+	// HandshakeCertificateExpired: the client's certificate has expired
+	// or is not valid yet.
+	HandshakeCertificateExpired
+	// HandshakeBadCertificate: the certificate checks refused the client
+	// for another reason (not made for a client, a broken chain).
+	HandshakeBadCertificate
+	// HandshakeCertificateUnusable: the certificate verified but names no
+	// identity quictun can use (crypto.IdentityOf failed).
+	HandshakeCertificateUnusable
+	// HandshakeRevoked: the client's certificate is revoked.
+	HandshakeRevoked
+	// HandshakeModeMismatch: the client asked for another mode.
+	HandshakeModeMismatch
+	// HandshakeUnsupportedVersion: the client speaks a protocol version
+	// the server does not.
+	HandshakeUnsupportedVersion
+	// HandshakeNoAddress: the server has no tunnel address for the client.
+	HandshakeNoAddress
+	// HandshakeAddressInUse: the client's address is held by another
+	// identity.
+	HandshakeAddressInUse
+	// HandshakeProtocol: the client broke the control exchange or did not
+	// finish it in time (or the server was shutting down).
+	HandshakeProtocol
+	// HandshakeAborted: the connection ended during the control exchange:
+	// the client went away.
+	HandshakeAborted
+
+	numHandshakeOutcomes
+)
+
+// handshakeNames holds each outcome's result and reason.
+var handshakeNames = [numHandshakeOutcomes][2]string{
+	HandshakeSuccess:             {"success", ""},
+	HandshakeNoCertificate:       {"refused", "no_certificate"},
+	HandshakeUnknownAuthority:    {"refused", "unknown_authority"},
+	HandshakeCertificateExpired:  {"refused", "certificate_expired"},
+	HandshakeBadCertificate:      {"refused", "bad_certificate"},
+	HandshakeCertificateUnusable: {"refused", "certificate_unusable"},
+	HandshakeRevoked:             {"refused", "revoked"},
+	HandshakeModeMismatch:        {"refused", CodeModeMismatch},
+	HandshakeUnsupportedVersion:  {"refused", CodeVersion},
+	HandshakeNoAddress:           {"refused", CodeNoAddress},
+	HandshakeAddressInUse:        {"refused", CodeAddressInUse},
+	HandshakeProtocol:            {"failed", "protocol"},
+	HandshakeAborted:             {"failed", "aborted"},
+}
+
+// Result returns "success", "refused" (the server said no) or "failed"
+// (the exchange did not complete).
+func (o HandshakeOutcome) Result() string {
+	if o < numHandshakeOutcomes {
+		return handshakeNames[o][0]
+	}
+	return "unknown"
+}
+
+// Reason returns why a handshake was refused or failed, e.g. "revoked";
+// "" for HandshakeSuccess.
+func (o HandshakeOutcome) Reason() string {
+	if o < numHandshakeOutcomes {
+		return handshakeNames[o][1]
+	}
+	return "unknown"
+}
+
+// String returns the reason, or "success".
+func (o HandshakeOutcome) String() string {
+	if o == HandshakeSuccess {
+		return "success"
+	}
+	return o.Reason()
+}
+
+// HandshakeOutcomes returns every outcome, in a stable order.
+func HandshakeOutcomes() []HandshakeOutcome {
+	out := make([]HandshakeOutcome, numHandshakeOutcomes)
+	for i := range out {
+		out[i] = HandshakeOutcome(i)
+	}
+	return out
+}
+
+// HandshakeCounts holds a count per HandshakeOutcome, indexed by it.
+type HandshakeCounts [numHandshakeOutcomes]uint64
+
+// Get returns the count for o.
+func (h HandshakeCounts) Get(o HandshakeOutcome) uint64 { return h[o] }
+
+// handshakeBounds are the upper bounds of the handshake-time buckets: a
+// handshake on a LAN takes a few milliseconds, across a continent a few
+// round trips of up to 100 ms or more, and one whose Initial was lost
+// seconds (retransmitted at ~0.2/0.6/1.4/3 s).
+var handshakeBounds = [...]time.Duration{
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// DurationHistogram is a copy of a histogram of durations (handshake
+// times).
+type DurationHistogram struct {
+	// Bounds are the buckets' upper bounds, ascending.
+	Bounds [len(handshakeBounds)]time.Duration
+	// Counts[i] is the number of observations in bucket i: at most
+	// Bounds[i] and more than Bounds[i-1]. The last holds those over
+	// every bound. Not cumulative.
+	Counts [len(handshakeBounds) + 1]uint64
+	// Sum is the sum of all observations.
+	Sum time.Duration
+}
+
+// Count returns the number of observations.
+func (h DurationHistogram) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
+
+// durationRecorder is the atomic histogram behind a DurationHistogram.
+type durationRecorder struct {
+	counts [len(handshakeBounds) + 1]atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+// observe records d.
+func (r *durationRecorder) observe(d time.Duration) {
+	i := 0
+	for i < len(handshakeBounds) && d > handshakeBounds[i] {
+		i++
+	}
+	r.counts[i].Add(1)
+	r.sum.Add(int64(d))
+}
+
+// snapshot returns a copy.
+func (r *durationRecorder) snapshot() DurationHistogram {
+	h := DurationHistogram{Bounds: handshakeBounds, Sum: time.Duration(r.sum.Load())}
+	for i := range r.counts {
+		h.Counts[i] = r.counts[i].Load()
+	}
+	return h
+}
+
+// Traffic sums the counters of one or many sessions.
+type Traffic struct {
+	// Packets and bytes each way, as in SessionInfo.
+	TxPackets, TxBytes, RxPackets, RxBytes uint64
+	// Drops by reason.
+	Drops DropCounts
+	// RemoteChanges counts the clients' address changes (migrations).
+	RemoteChanges uint64
+}
+
+// add adds a session's counters and address changes to t.
+func (t *Traffic) add(c *Counters, remoteChanges int64) {
+	t.TxPackets += c.TxPackets.Load()
+	t.TxBytes += c.TxBytes.Load()
+	t.RxPackets += c.RxPackets.Load()
+	t.RxBytes += c.RxBytes.Load()
+	for i := range t.Drops {
+		t.Drops[i] += c.Dropped(DropReason(i))
+	}
+	t.RemoteChanges += uint64(remoteChanges)
+}
+
+// serverStats is what a server counts besides its Counters: handshakes by
+// outcome and their times, and what the sessions that are gone carried.
+type serverStats struct {
+	handshakes    [numHandshakeOutcomes]atomic.Uint64
+	handshakeTime durationRecorder
+
+	// retired sums the final counters of the sessions that left
+	// Server.sessions, so that totals over all sessions never go down;
+	// guarded by Server.mu.
+	retired Traffic
+}
+
+// count counts one handshake with outcome o.
+func (st *serverStats) count(o HandshakeOutcome) { st.handshakes[o].Add(1) }
+
+// succeeded counts a tunnel that came up on conn and the time since the
+// client's first packet.
+func (st *serverStats) succeeded(conn *quic.Conn) {
+	st.count(HandshakeSuccess)
+	if start, ok := conn.Context().Value(handshakeStartKey{}).(time.Time); ok {
+		st.handshakeTime.observe(time.Since(start))
+	}
+}
+
+// setupFailed counts a control exchange that did not bring the tunnel up:
+// refused by the server (a *RemoteError with its code), broken by the
+// client (the server closed the connection), or abandoned by it.
+func (st *serverStats) setupFailed(err error, conn *quic.Conn) {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		switch re.Code {
+		case CodeModeMismatch:
+			st.count(HandshakeModeMismatch)
+		case CodeVersion:
+			st.count(HandshakeUnsupportedVersion)
+		case CodeNoAddress:
+			st.count(HandshakeNoAddress)
+		case CodeAddressInUse:
+			st.count(HandshakeAddressInUse)
+		default:
+			st.count(HandshakeProtocol)
+		}
+		return
+	}
+	var ae *quic.ApplicationError
+	if cause := context.Cause(conn.Context()); errors.As(cause, &ae) && !ae.Remote {
+		st.count(HandshakeProtocol)
+		return
+	}
+	st.count(HandshakeAborted)
+}
+
+// certRefused counts a handshake whose client certificate the server's
+// TLS checks refused with err.
+func (st *serverStats) certRefused(certs []*x509.Certificate, err error, now time.Time) {
+	var ua x509.UnknownAuthorityError
+	switch {
+	case len(certs) == 0:
+		st.count(HandshakeNoCertificate)
+	case now.After(certs[0].NotAfter) || now.Before(certs[0].NotBefore):
+		st.count(HandshakeCertificateExpired)
+	case errors.As(err, &ua):
+		st.count(HandshakeUnknownAuthority)
+	default:
+		st.count(HandshakeBadCertificate)
+	}
+}
+
+// retire adds the final counters of a session leaving Server.sessions to
+// the retired sums. The caller holds Server.mu.
+func (st *serverStats) retire(ss *session) {
+	st.retired.add(&ss.Counters, ss.stats.remoteChanges.Load())
+}
+
+// handshakeStartKey keys the time a connection's first packet arrived in
+// its context.
+type handshakeStartKey struct{}
+
+// stampHandshakeStart is the server transport's ConnContext: it records
+// when a client's first packet arrived, in the context every context of
+// the connection derives from, for the handshake-time histogram.
+func stampHandshakeStart(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+	return context.WithValue(ctx, handshakeStartKey{}, time.Now()), nil
 }

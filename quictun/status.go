@@ -127,12 +127,35 @@ type ServerStatus struct {
 	// Drops are the server's own drops (packets read from its device
 	// that no session owns, and the like), not the sessions'.
 	Drops DropCounts
+	// Total sums the counters of every session since the server started,
+	// those that ended included: it never goes down.
+	Total Traffic
+	// Handshakes counts the clients' attempts to bring a tunnel up, by
+	// outcome.
+	Handshakes HandshakeCounts
+	// HandshakeTimes are the times from a client's first packet to its
+	// tunnel being up (TLS handshake and control exchange), of the
+	// successful handshakes.
+	HandshakeTimes DurationHistogram
 }
 
 // Status returns a copy of the server's own counters.
 func (s *Server) Status() ServerStatus {
 	var arr [64]*session
-	return ServerStatus{Sessions: len(s.readySessions(arr[:0], nil)), Drops: s.Counters.Drops()}
+	st := ServerStatus{Sessions: len(s.readySessions(arr[:0], nil)), Drops: s.Counters.Drops(),
+		HandshakeTimes: s.stats.handshakeTime.snapshot()}
+	for i := range st.Handshakes {
+		st.Handshakes[i] = s.stats.handshakes[i].Load()
+	}
+	// Under the session lock, so that a session is summed either live or
+	// retired, never both or neither; only atomics are read under it.
+	s.mu.Lock()
+	st.Total = s.stats.retired
+	for _, ss := range s.sessions {
+		st.Total.add(&ss.Counters, ss.stats.remoteChanges.Load())
+	}
+	s.mu.Unlock()
+	return st
 }
 
 // ClientState says where a client is in its life.
@@ -179,6 +202,12 @@ type ClientStatus struct {
 	// one's figures, with the tunnel's counters (they count over all the
 	// client's connections).
 	Session SessionInfo
+	// Reconnects counts the times the tunnel came up again after it had
+	// been up before; DialFailures the attempts that did not bring it up.
+	Reconnects, DialFailures uint64
+	// HandshakeTimes are the times from dialling to the tunnel being up
+	// (TLS handshake and control exchange), of the successful dials.
+	HandshakeTimes DurationHistogram
 }
 
 // clientState is the part of ClientStatus that changes; guarded by mu.
@@ -192,6 +221,9 @@ type clientState struct {
 	fingerprint string
 	assigned    Assignment
 	routes      []netip.Prefix // the server's routes as installed (setRoutes)
+	// How often a connection came up and how often a dial failed.
+	connections, dialFailures uint64
+	handshakeTime             durationRecorder // atomic: needs no lock
 }
 
 // set records a state change and, if err is not nil, the last error.
@@ -213,17 +245,20 @@ func (cs *clientState) fail(err error) {
 	}
 	cs.mu.Lock()
 	cs.lastErr = err.Error()
+	cs.dialFailures++
 	cs.mu.Unlock()
 }
 
-// up records a connection whose tunnel came up.
-func (cs *clientState) up(conn *quic.Conn, a Assignment) {
+// up records a connection whose tunnel came up, took after the dial began.
+func (cs *clientState) up(conn *quic.Conn, a Assignment, took time.Duration) {
 	fp := ""
 	if certs := conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
 		fp = qcrypto.Fingerprint(certs[0])
 	}
+	cs.handshakeTime.observe(took)
 	cs.mu.Lock()
 	cs.connectedAt, cs.fingerprint, cs.assigned = time.Now(), fp, a
+	cs.connections++
 	cs.mu.Unlock()
 	cs.set(StateUp, nil)
 }
@@ -232,7 +267,8 @@ func (cs *clientState) up(conn *quic.Conn, a Assignment) {
 func (c *Client) Status() ClientStatus {
 	cs := &c.status
 	cs.mu.Lock()
-	st := ClientStatus{State: cs.state, Since: cs.since, LastError: cs.lastErr, Server: c.cfg.Server}
+	st := ClientStatus{State: cs.state, Since: cs.since, LastError: cs.lastErr, Server: c.cfg.Server,
+		Reconnects: max(cs.connections, 1) - 1, DialFailures: cs.dialFailures, HandshakeTimes: cs.handshakeTime.snapshot()}
 	info := SessionInfo{
 		Name:        cs.assigned.Name,
 		Fingerprint: cs.fingerprint,

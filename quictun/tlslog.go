@@ -9,8 +9,8 @@ import (
 )
 
 // logRefusals returns a copy of a server's TLS config under which every
-// client certificate the handshake refuses is logged with the client's
-// address and why ("client refused"). A refused handshake never reaches
+// client certificate the handshake refuses is counted in st and logged
+// with the client's address and why ("client refused"). A refused handshake never reaches
 // Accept, so without this an operator sees nothing of it.
 //
 // Go's own verification of the chain (RequireAndVerifyClientCert) fails
@@ -21,7 +21,7 @@ import (
 // client then reads TLS alert "bad certificate" for every refusal, where
 // crypto/tls would have sent "unknown certificate authority" or
 // "certificate expired"; the server's log line says which.
-func logRefusals(base *tls.Config, log *slog.Logger, rl *rateLimiter) *tls.Config {
+func logRefusals(base *tls.Config, log *slog.Logger, rl *rateLimiter, st *serverStats) *tls.Config {
 	out := base.Clone()
 	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if base.GetConfigForClient != nil {
@@ -46,6 +46,9 @@ func logRefusals(base *tls.Config, log *slog.Logger, rl *rateLimiter) *tls.Confi
 			}
 			if err == nil && next != nil {
 				err = next(cs)
+			}
+			if err != nil {
+				st.certRefused(cs.PeerCertificates, err, time.Now())
 			}
 			if err != nil && rl.allow(time.Now()) {
 				name := ""

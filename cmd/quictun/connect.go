@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/metrics"
 	"github.com/quictun/quictun/quictun"
 )
 
@@ -30,7 +31,7 @@ func connectCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, configFlag())
 	return &cli.Command{
 		Name:  "connect",
@@ -71,6 +72,10 @@ func runConnect(c *cli.Context) error {
 	if bridge != "" && mode == device.TUN {
 		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
 	}
+	metricsAt, err := metricsAddr(c)
+	if err != nil {
+		return err
+	}
 	cert, tlsConf, err := loadTLS(c, false, c.String("server-name"))
 	if err != nil {
 		return err
@@ -108,6 +113,11 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
+	stopMetrics, err := serveMetrics(metricsAt, metrics.NewClientCollector(cl, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ctx, stop := runContext(log, reloader(c, log, nil))
 	defer stop()
 	log.Info("connecting", "server", server)

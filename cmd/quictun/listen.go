@@ -11,6 +11,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/metrics"
 	"github.com/quictun/quictun/quictun"
 )
 
@@ -59,7 +60,7 @@ func listenCommand() *cli.Command {
 	}
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
-	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, configFlag())
 	return &cli.Command{
 		Name:  "listen",
@@ -112,6 +113,10 @@ func runListen(c *cli.Context) error {
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
 	}
+	metricsAt, err := metricsAddr(c)
+	if err != nil {
+		return err
+	}
 	cert, tlsConf, err := loadTLS(c, true, "")
 	if err != nil {
 		return err
@@ -139,6 +144,12 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
+	stopMetrics, err := serveMetrics(metricsAt, metrics.NewServerCollector(srv, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}), log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer stopMetrics()
 	devAddrs := ips
 	if bridge != "" && len(ips) > 0 {
 		// A bridge port carries no addresses of its own; the bridge does.
