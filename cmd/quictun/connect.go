@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/internal/control"
 	"github.com/quictun/quictun/quictun"
 )
 
@@ -36,7 +37,12 @@ func connectCommand() *cli.Command {
 its addresses, MTU, routes), creates and configures its device, and carries
 packets. When the connection is lost it keeps its device and redials. It
 exits non-zero only for errors a retry cannot fix (certificates, bad files,
-a refused mode), with a message that says what to do.`,
+a refused mode), with a message that says what to do.
+
+While it runs, quictun status and reload reach it over its control socket,
+the abstract Unix socket ` + control.Addr("<dev>") + ` of its network namespace (root and
+the user it runs as only; docs/OPERATIONS.md), from the start when --dev or
+--mode names the device, else once the first connection has set it up.`,
 		Flags:  flags,
 		Before: checkUsage("server", "cert", "key", "ca"),
 		Action: runConnect,
@@ -70,11 +76,17 @@ func runConnect(c *cli.Context) error {
 		return err
 	}
 	log := slog.Default()
+	reload := oneAtATime(noConfigFile)
+	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
+	defer ctl.close()
 
 	var undo func() error
 	setup := func(a quictun.Assignment) (device.Device, error) {
 		name, err := devFlag(c, a.Mode)
 		if err != nil {
+			return nil, err
+		}
+		if err := ctl.start(name, a.Mode); err != nil {
 			return nil, err
 		}
 		if bridge != "" && a.Mode != device.TAP {
@@ -100,10 +112,17 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	ctx, stop := runContext(log)
+	ctl.cl = cl
+	if name, ok := knownClientDev(c, mode); ok {
+		if err := ctl.start(name, mode); err != nil {
+			return err
+		}
+	}
+	ctx, stop := runContext(log, reload)
 	defer stop()
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
+	ctl.close()
 	if dev := cl.Device(); dev != nil {
 		cleanupDevice(dev, undo, log)
 		waitBounded(cl.Wait, 5*time.Second)
