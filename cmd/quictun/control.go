@@ -84,7 +84,7 @@ func controlError(dev string, err error) error {
 	if errors.As(err, &nr) {
 		return fmt.Errorf("no quictun running with --dev %s in this network namespace (nothing listens on %s)", dev, nr.Addr)
 	}
-	return fmt.Errorf("quictun on %s: %w", dev, err)
+	return fmt.Errorf("%s: %w", dev, err)
 }
 
 // startControl serves the control socket of device dev with h.
