@@ -33,7 +33,7 @@
 // Server.Status and Client.Status hand out; config.go the configs, which
 // validate themselves and return ConfigErrors naming their fields;
 // errors.go and control.go the typed errors and close codes a caller
-// turns into advice. Below it, each with one job and none importing this
+// turns into advice; kick.go Server.Kick. Below it, each with one job and none importing this
 // package:
 //
 //   - internal/wire: the datagram header, FRAGMENT and the control

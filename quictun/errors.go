@@ -28,6 +28,9 @@ const (
 	// CloseRevoked: the client's certificate is revoked; redialling with it
 	// cannot succeed.
 	CloseRevoked quic.ApplicationErrorCode = 0x5
+	// CloseKicked: the server's administrator closed this session
+	// (Server.Kick); the client redials as after a server restart.
+	CloseKicked quic.ApplicationErrorCode = 0x6
 )
 
 // PermanentError is an error a redial cannot fix: the client gives up

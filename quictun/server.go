@@ -596,6 +596,8 @@ func closeReason(err error) string {
 			return "server shutting down"
 		case CloseRevoked:
 			return "certificate revoked"
+		case CloseKicked:
+			return kickReason
 		}
 		return fmt.Sprintf("closed by %s: %s", who, ae.ErrorMessage)
 	case errors.As(err, &ie):

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/internal/control"
 	"github.com/quictun/quictun/metrics"
 	"github.com/quictun/quictun/quictun"
 )
@@ -43,7 +44,12 @@ exits non-zero only for errors a retry cannot fix (certificates, bad files,
 a refused mode), with a message that says what to do.
 
 When the server changes the routes it pushes, the client adds and removes
-them on its device: at once while connected, else when it reconnects.`,
+them on its device: at once while connected, else when it reconnects.
+
+While it runs, quictun status and reload reach it over its control socket,
+the abstract Unix socket ` + control.Addr("<dev>") + ` of its network namespace (root and
+the user it runs as only; docs/OPERATIONS.md), from the start when --dev or
+--mode names the device, else once the first connection has set it up.`,
 		Flags:  flags,
 		Before: withConfig(checkUsage("server", "cert", "key", "ca")),
 		Action: runConnect,
@@ -81,12 +87,18 @@ func runConnect(c *cli.Context) error {
 		return err
 	}
 	log := slog.Default()
+	reload := oneAtATime(orNoConfigFile(reloader(c, log, nil)))
+	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
+	defer ctl.close()
 
 	var undo func() error
 	var routes *device.RouteSet // the pushed routes that change while connected
 	setup := func(a quictun.Assignment) (device.Device, error) {
 		name, err := devFlag(c, a.Mode)
 		if err != nil {
+			return nil, err
+		}
+		if err := ctl.start(name, a.Mode); err != nil {
 			return nil, err
 		}
 		if bridge != "" && a.Mode != device.TAP {
@@ -118,10 +130,17 @@ func runConnect(c *cli.Context) error {
 		return err
 	}
 	defer stopMetrics()
-	ctx, stop := runContext(log, reloader(c, log, nil))
+	ctl.cl = cl
+	if name, ok := knownClientDev(c, mode); ok {
+		if err := ctl.start(name, mode); err != nil {
+			return err
+		}
+	}
+	ctx, stop := runContext(log, reload)
 	defer stop()
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
+	ctl.close()
 	if dev := cl.Device(); dev != nil {
 		cleanupDevice(dev, func() error { return errors.Join(routes.Undo(), undo()) }, log)
 		waitBounded(cl.Wait, 5*time.Second)

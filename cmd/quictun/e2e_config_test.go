@@ -128,7 +128,7 @@ log-level = %[2]q
 	t.Run("bad file on reload", func(t *testing.T) {
 		write("server.toml", server("debug", "packet-size = \"big\""))
 		hup(srv)
-		waitLine(srv, 5*time.Second, "configuration not reloaded; nothing was changed",
+		waitLine(srv, 5*time.Second, `msg="reload failed" via=SIGHUP`,
 			l.Path("etc", "server.toml")+":9: packet-size: want an integer")
 		time.Sleep(200 * time.Millisecond)
 		if srv.Exited() {

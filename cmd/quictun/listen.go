@@ -11,6 +11,7 @@ import (
 
 	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
+	"github.com/quictun/quictun/internal/control"
 	"github.com/quictun/quictun/metrics"
 	"github.com/quictun/quictun/quictun"
 )
@@ -70,7 +71,11 @@ serves many clients at once. In tun mode each packet goes to the client that
 owns its destination address (clients reach each other through the server),
 and packets whose source is not the sending client's are dropped. In tap mode
 the server is a learning switch between its device (usually in a bridge with
-the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
+the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.
+
+While it runs, quictun status, kick and reload reach it over its control
+socket, the abstract Unix socket ` + control.Addr("<dev>") + ` of its network namespace
+(root and the user it runs as only; docs/OPERATIONS.md).`,
 		Flags:  flags,
 		Before: withConfig(checkUsage("cert", "key", "ca")),
 		Action: runListen,
@@ -157,19 +162,25 @@ func runListen(c *cli.Context) error {
 			"bridge", bridge, "ip", c.StringSlice("ip"))
 		devAddrs = nil
 	}
+	reload := oneAtATime(orNoConfigFile(reloader(c, log, srv)))
+	ctl, err := startServerControl(srv, devName, mode, cert.Leaf, reload, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	dev, undo, err := openDevice(mode, devName, device.LinkConfig{
 		Addrs: devAddrs, MTU: srv.MTU(), Bridge: bridge,
 		MAC: tapMAC(mode, "server:"+cert.Leaf.Subject.CommonName+":"+devName),
 	})
 	if err != nil {
+		ctl.Close()
 		srv.Close()
 		return err
 	}
-	// nil: pushed routes and pools need a restart until the core can
-	// change them live; then pass srv (see liveServer).
-	ctx, stop := runContext(log, reloader(c, log, srv))
+	ctx, stop := runContext(log, reload)
 	defer stop()
 	serr := srv.Serve(ctx, dev)
+	ctl.Close()
 	cleanupDevice(dev, undo, log)
 	waitBounded(srv.Wait, 5*time.Second)
 	if serr != nil {

@@ -2,7 +2,8 @@
 // traffic in QUIC DATAGRAM frames, authenticated both ways with TLS 1.3 and
 // certificates from a private CA.
 //
-// One file per command: listen.go, connect.go, cert.go.
+// One file per command: listen.go, connect.go, cert.go, status.go,
+// kick.go, reload.go (control.go: the control socket they share).
 package main
 
 import (
@@ -64,7 +65,7 @@ A quick start:
 			return startProfile(c)
 		},
 		After:           stopProfile,
-		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand()}),
+		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), statusCommand(), kickCommand(), reloadCommand()}),
 		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,

@@ -11,10 +11,10 @@ import (
 // runContext returns the context listen and connect run under: SIGINT and
 // SIGTERM end it (a clean shutdown: the peers are told, the device and
 // routes removed). SIGHUP, which systemd's ExecReload and `kill -HUP`
-// send, calls reload (which re-reads the --config file and logs what it
-// changed) and logs its error; the tunnel keeps running either way. With
-// reload nil (no --config file) SIGHUP is only logged: its default action
-// would end the process without any cleanup. stop releases the signals.
+// send, calls reload — the function `quictun reload` reaches over the
+// control socket too — and logs its result; the tunnel keeps running
+// either way (the signal's default action would end the process without
+// any cleanup). stop releases the signals.
 func runContext(log *slog.Logger, reload func() error) (ctx context.Context, stop func()) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
@@ -27,11 +27,8 @@ func runContext(log *slog.Logger, reload func() error) (ctx context.Context, sto
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if reload == nil {
-					log.Warn("SIGHUP received: there is no configuration file to reload (see --config); the tunnel keeps running")
-				} else if err := reload(); err != nil {
-					log.Error("SIGHUP received: configuration not reloaded; nothing was changed", "err", err)
-				}
+				log.Info("SIGHUP received: reloading")
+				logReload(log, "SIGHUP", reload())
 			}
 		}
 	}()
