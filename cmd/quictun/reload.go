@@ -16,8 +16,8 @@ import (
 // dropping a tunnel: the routes pushed to the clients (sent to those
 // connected over their control streams) and the address pools for clients
 // that connect from now on. Each call takes the whole new list and either
-// applies it or returns an error and changes nothing. A *quictun.Server
-// is one once the core has these methods.
+// applies it or returns an error and changes nothing. listen passes its
+// *quictun.Server.
 type liveServer interface {
 	SetRoutes([]netip.Prefix) error
 	SetPools([]netip.Prefix) error
