@@ -198,6 +198,13 @@ type ClientConfig struct {
 	// the server, to open and configure the device from what the server
 	// assigned. Required.
 	SetupDevice func(Assignment) (device.Device, error)
+	// OnUp, when set, is called each time the tunnel comes up (the first
+	// connection and every reconnection, once its control exchange is
+	// done), with the Assignment the device was set up from: the first
+	// connection's, which the device keeps. It runs on Run's goroutine
+	// before the connection's inbound packets are read: hand slow work to
+	// another goroutine. Nil: not called.
+	OnUp func(Assignment)
 	// MaxRetries is how many failed dials in a row the client accepts before
 	// giving up. 0: never give up.
 	MaxRetries int
