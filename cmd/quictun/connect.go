@@ -29,6 +29,7 @@ func connectCommand() *cli.Command {
 	flags = append(flags, tlsFlags("client")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -36,7 +37,12 @@ func connectCommand() *cli.Command {
 its addresses, MTU, routes), creates and configures its device, and carries
 packets. When the connection is lost it keeps its device and redials. It
 exits non-zero only for errors a retry cannot fix (certificates, bad files,
-a refused mode), with a message that says what to do.`,
+a refused mode), with a message that says what to do.
+
+Running unprivileged once the device is up, with one more route (hooks keep
+CAP_NET_ADMIN, so ip and nft work in them):
+  quictun connect --server vpn.example.com:4433 --cert pki/laptop1.crt --key pki/laptop1.key --ca pki/ca.crt \
+    --user nobody --group nogroup --up 'ip route add 10.0.0.0/8 dev "$QUICTUN_DEV"'`,
 		Flags:  flags,
 		Before: checkUsage("server", "cert", "key", "ca"),
 		Action: runConnect,
@@ -65,11 +71,17 @@ func runConnect(c *cli.Context) error {
 	if bridge != "" && mode == device.TUN {
 		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
 	}
+	priv, dropPriv, err := privTarget(c)
+	if err != nil {
+		return err
+	}
 	cert, tlsConf, err := loadTLS(c, false, c.String("server-name"))
 	if err != nil {
 		return err
 	}
 	log := slog.Default()
+	hk := newHooks(c, log)
+	var upEnv hookEnv
 
 	var undo func() error
 	setup := func(a quictun.Assignment) (device.Device, error) {
@@ -89,13 +101,22 @@ func runConnect(c *cli.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		if dropPriv {
+			if err := dropPrivileges(c, priv, log); err != nil {
+				cleanupDevice(dev, u, log)
+				return nil, err
+			}
+		}
 		undo = u
+		upEnv = hookEnv{dev: dev.Name(), mode: a.Mode.String(), addresses: lc.Addrs, routes: a.Routes, gateways: a.Gateways,
+			identity: cert.Leaf.Subject.CommonName, server: server, mtu: a.MTU}
 		return dev, nil
 	}
 	cl, err := quictun.NewClient(quictun.ClientConfig{
 		Server: server, TLS: tlsConf, Mode: mode, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
+		OnUp: func(quictun.Assignment) { hk.Up(upEnv) },
 	})
 	if err != nil {
 		return advise(err)
@@ -105,6 +126,7 @@ func runConnect(c *cli.Context) error {
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
 	if dev := cl.Device(); dev != nil {
+		hk.Down()
 		cleanupDevice(dev, undo, log)
 		waitBounded(cl.Wait, 5*time.Second)
 	}

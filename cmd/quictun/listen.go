@@ -60,6 +60,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag())
+	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -68,7 +69,11 @@ serves many clients at once. In tun mode each packet goes to the client that
 owns its destination address (clients reach each other through the server),
 and packets whose source is not the sending client's are dropped. In tap mode
 the server is a learning switch between its device (usually in a bridge with
-the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.`,
+the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.
+
+Running unprivileged, with a script once it is up:
+  quictun listen --cert pki/server.crt --key pki/server.key --ca pki/ca.crt --ip 10.77.0.1/24 \
+    --user nobody --group nogroup --up 'nft add rule inet filter input iifname "$QUICTUN_DEV" accept'`,
 		Flags:  flags,
 		Before: checkUsage("cert", "key", "ca"),
 		Action: runListen,
@@ -110,6 +115,10 @@ func runListen(c *cli.Context) error {
 	bridge := c.String("bridge")
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
+	}
+	priv, dropPriv, err := privTarget(c)
+	if err != nil {
+		return err
 	}
 	cert, tlsConf, err := loadTLS(c, true, "")
 	if err != nil {
@@ -153,9 +162,20 @@ func runListen(c *cli.Context) error {
 		srv.Close()
 		return err
 	}
+	if dropPriv {
+		if err := dropPrivileges(c, priv, log); err != nil {
+			cleanupDevice(dev, undo, log)
+			srv.Close()
+			return err
+		}
+	}
+	hk := newHooks(c, log)
+	hk.Up(hookEnv{dev: dev.Name(), mode: mode.String(), addresses: devAddrs, routes: routes,
+		identity: cert.Leaf.Subject.CommonName, mtu: srv.MTU()})
 	ctx, stop := runContext(log)
 	defer stop()
 	serr := srv.Serve(ctx, dev)
+	hk.Down()
 	cleanupDevice(dev, undo, log)
 	waitBounded(srv.Wait, 5*time.Second)
 	if serr != nil {

@@ -15,11 +15,14 @@ package privdrop
 // runs the handler), and Drop's check of /proc/self/task catches anything
 // this missed.
 //
-// The signal is SIGRTMAX-2: glibc keeps the first real-time signals for
-// itself, and the Go runtime ignores a real-time signal nobody asked for,
-// so one arriving late, after the handler is removed, does no harm. The
-// handler is installed with SA_ONSTACK (Go runs signal handlers on each
-// thread's signal stack; a goroutine stack is too small) and SA_RESTART.
+// The signal is SIGSYS, as libcap's psx uses: the Go runtime never blocks
+// it, not even on the thread that os/signal keeps with every other signal
+// blocked (a real-time signal never reaches that one). Go's own handler
+// would crash the process on it, so the handler is put back only once
+// every signalled thread has run ours or has ended, and after a timeout
+// ours stays. Ours ignores a SIGSYS it did not send (seccomp's). It is
+// installed with SA_ONSTACK (Go runs signal handlers on each thread's
+// signal stack; a goroutine stack is too small) and SA_RESTART.
 
 /*
 #define _GNU_SOURCE
@@ -112,7 +115,7 @@ static long long qt_ms_since(const struct timespec *start) {
 // qt_all_threads runs op on every thread; it returns 0 or an errno.
 static int qt_all_threads(int op, unsigned long long a1, unsigned long long a2,
 		unsigned long long a3, int timeout_ms) {
-	int sig = SIGRTMAX - 2;
+	int sig = SIGSYS;
 	memset(&qt_req, 0, sizeof qt_req);
 	qt_req.op = op;
 	qt_req.a1 = a1;
@@ -175,7 +178,7 @@ static int qt_all_threads(int op, unsigned long long a1, unsigned long long a2,
 				break;
 			}
 			if (qt_ms_since(&start) > timeout_ms) {
-				return ETIMEDOUT; // the handler stays: a late signal must still find it
+				return ETIMEDOUT; // the handler stays: a late signal must not reach Go's
 			}
 			struct timespec pause = {0, 200000};
 			nanosleep(&pause, NULL);
@@ -194,6 +197,7 @@ static int qt_all_threads(int op, unsigned long long a1, unsigned long long a2,
 import "C"
 
 import (
+	"fmt"
 	"sync"
 	"syscall"
 )
@@ -209,10 +213,14 @@ var allThreadsMu sync.Mutex
 func allThreads(op C.int, a1, a2, a3 uint64) error {
 	allThreadsMu.Lock()
 	defer allThreadsMu.Unlock()
-	if e := C.qt_all_threads(op, C.ulonglong(a1), C.ulonglong(a2), C.ulonglong(a3), allThreadsTimeout); e != 0 {
-		return syscall.Errno(e)
+	e := syscall.Errno(C.qt_all_threads(op, C.ulonglong(a1), C.ulonglong(a2), C.ulonglong(a3), allThreadsTimeout))
+	switch e {
+	case 0:
+		return nil
+	case syscall.ETIMEDOUT:
+		return fmt.Errorf("a thread did not run the call within %d ms (SIGSYS blocked?)", allThreadsTimeout)
 	}
-	return nil
+	return e
 }
 
 // allThreadsPrctl runs prctl(option, arg2, arg3, 0, 0) on every thread.

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -40,6 +42,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	// os/signal parks a thread with every signal blocked that nobody
+	// asked for, as quictun's signal handling does.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	r := Report{Locked: *locked}
 	start, results := make(chan struct{}), make(chan error, *locked)
 	var ready sync.WaitGroup
