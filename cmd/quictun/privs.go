@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -71,7 +73,13 @@ func dropPrivileges(c *cli.Context, t privdrop.Target, log *slog.Logger) error {
 	if err := privdrop.Drop(t); err != nil {
 		return fmt.Errorf("run as --user %q --group %q: %w", c.String("user"), c.String("group"), err)
 	}
-	log.Info("dropped privileges", "user", c.String("user"), "uid", os.Getuid(),
-		"group", c.String("group"), "gid", os.Getgid(), "kept", "CAP_NET_ADMIN")
+	attrs := []any{"uid", os.Getuid(), "gid", os.Getgid(), "kept", "CAP_NET_ADMIN"}
+	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+		attrs = append(attrs, "user", u.Username)
+	}
+	if g, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
+		attrs = append(attrs, "group", g.Name)
+	}
+	log.Info("dropped privileges", attrs...)
 	return nil
 }
