@@ -65,7 +65,7 @@ func TestHookEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("QUICTUN_SERVER", "from-the-parent:4433")
 	t.Setenv("HOOK_TEST_PARENT", "kept")
-	dump := `env | grep -E '^(QUICTUN_|HOOK_TEST_)' | sort > "` + dir + `/$QUICTUN_HOOK.env"`
+	dump := `env | grep -E '^(QUICTUN_(HOOK|DEV|MODE|ADDRESSES|ROUTES|GATEWAY|IDENTITY|SERVER|MTU)|HOOK_TEST_PARENT)=' | sort > "` + dir + `/$QUICTUN_HOOK.env"`
 	h, lg := newTestHooks(t, dump, dump, 10*time.Second)
 	h.Up(hookEnv{dev: "qt0", mode: "tun",
 		addresses: []netip.Prefix{netip.MustParsePrefix("10.77.0.11/24"), netip.MustParsePrefix("fd77::11/64")},
