@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -123,7 +125,7 @@ func TestDrop(t *testing.T) {
 			if cgo == "1" {
 				// The build must link cgo, or this case tests the other path.
 				out, err := exec.Command(goBin, "version", "-m", bin).Output()
-				if err != nil || !slices.Contains(splitLines(string(out)), "\tbuild\tCGO_ENABLED=1") {
+				if err != nil || !slices.Contains(strings.Split(string(out), "\n"), "\tbuild\tCGO_ENABLED=1") {
 					t.Fatalf("dropper not built with cgo: %v\n%s", err, out)
 				}
 			}
@@ -178,7 +180,7 @@ func TestDrop(t *testing.T) {
 				}
 			}
 			for _, tc := range r.Threads {
-				check("thread "+itoa(tc.TID), tc)
+				check("thread "+strconv.Itoa(tc.TID), tc)
 			}
 			if r.ForceOK != r.Locked {
 				t.Errorf("%d of %d locked threads could use CAP_NET_ADMIN after the drop: %v", r.ForceOK, r.Locked, r.ForceErr)
@@ -193,32 +195,4 @@ func TestDrop(t *testing.T) {
 			}
 		})
 	}
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
-}
-
-func itoa(n int) string {
-	b := []byte{}
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
