@@ -198,6 +198,9 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	c.status.up(conn, c.assigned, time.Since(start))
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
+	if c.cfg.OnUp != nil {
+		c.cfg.OnUp(c.assigned)
+	}
 	go c.controlLoop(conn, stream)
 	go c.keepalive(conn)
 	c.inboundLoop(conn, gate)

@@ -214,6 +214,13 @@ type ClientConfig struct {
 	// succeed. Nil: changes are logged (at Warn) and shown by Status but
 	// not applied to the system.
 	UpdateRoutes func(add, remove []netip.Prefix) error
+	// OnUp, when set, is called each time the tunnel comes up (the first
+	// connection and every reconnection, once its control exchange is
+	// done), with the Assignment the device was set up from: the first
+	// connection's, which the device keeps. It runs on Run's goroutine
+	// before the connection's inbound packets are read: hand slow work to
+	// another goroutine. Nil: not called.
+	OnUp func(Assignment)
 	// MaxRetries is how many failed dials in a row the client accepts before
 	// giving up. 0: never give up.
 	MaxRetries int

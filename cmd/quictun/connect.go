@@ -34,6 +34,7 @@ func connectCommand() *cli.Command {
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, configFlag())
+	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
 		Name:  "connect",
 		Usage: "run a client: connect to a server and carry traffic",
@@ -49,7 +50,12 @@ them on its device: at once while connected, else when it reconnects.
 While it runs, quictun status and reload reach it over its control socket,
 the abstract Unix socket ` + control.Addr("<dev>") + ` of its network namespace (root and
 the user it runs as only; docs/OPERATIONS.md), from the start when --dev or
---mode names the device, else once the first connection has set it up.`,
+--mode names the device, else once the first connection has set it up.
+
+Running unprivileged once the device is up, with one more route (hooks keep
+CAP_NET_ADMIN, so ip and nft work in them):
+  quictun connect --server vpn.example.com:4433 --cert pki/laptop1.crt --key pki/laptop1.key --ca pki/ca.crt \
+    --user nobody --group nogroup --up 'ip route add 10.0.0.0/8 dev "$QUICTUN_DEV"'`,
 		Flags:  flags,
 		Before: withConfig(checkUsage("server", "cert", "key", "ca")),
 		Action: runConnect,
@@ -78,6 +84,10 @@ func runConnect(c *cli.Context) error {
 	if bridge != "" && mode == device.TUN {
 		return usageError{fmt.Errorf("--bridge needs tap mode (a TUN device carries no Ethernet frames)")}
 	}
+	priv, dropPriv, err := privTarget(c)
+	if err != nil {
+		return err
+	}
 	metricsAt, err := metricsAddr(c)
 	if err != nil {
 		return err
@@ -90,6 +100,8 @@ func runConnect(c *cli.Context) error {
 	reload := oneAtATime(orNoConfigFile(reloader(c, log, nil)))
 	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
 	defer ctl.close()
+	hk := newHooks(c, log)
+	var upEnv hookEnv
 
 	var undo func() error
 	var routes *device.RouteSet // the pushed routes that change while connected
@@ -114,6 +126,14 @@ func runConnect(c *cli.Context) error {
 			return nil, err
 		}
 		undo, routes = u, device.NewRouteSet(dev.Name())
+		if dropPriv {
+			if err := dropPrivileges(c, priv, log); err != nil {
+				cleanupDevice(dev, u, log)
+				return nil, err
+			}
+		}
+		upEnv = hookEnv{dev: dev.Name(), mode: a.Mode.String(), addresses: lc.Addrs, routes: a.Routes, gateways: a.Gateways,
+			identity: cert.Leaf.Subject.CommonName, server: server, mtu: a.MTU}
 		return dev, nil
 	}
 	cl, err := quictun.NewClient(quictun.ClientConfig{
@@ -121,6 +141,7 @@ func runConnect(c *cli.Context) error {
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
 		UpdateRoutes: func(add, remove []netip.Prefix) error { return routes.Update(add, remove) },
+		OnUp:         func(quictun.Assignment) { hk.Up(upEnv) },
 	})
 	if err != nil {
 		return advise(err)
@@ -142,6 +163,7 @@ func runConnect(c *cli.Context) error {
 	rerr := cl.Run(ctx)
 	ctl.close()
 	if dev := cl.Device(); dev != nil {
+		hk.Down()
 		cleanupDevice(dev, func() error { return errors.Join(routes.Undo(), undo()) }, log)
 		waitBounded(cl.Wait, 5*time.Second)
 	}

@@ -63,6 +63,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, configFlag())
+	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
 		Name:  "listen",
 		Usage: "run the server: a hub for many clients",
@@ -75,7 +76,11 @@ the LAN) and all clients. Stop it with Ctrl-C or SIGTERM: clients are told.
 
 While it runs, quictun status, kick and reload reach it over its control
 socket, the abstract Unix socket ` + control.Addr("<dev>") + ` of its network namespace
-(root and the user it runs as only; docs/OPERATIONS.md).`,
+(root and the user it runs as only; docs/OPERATIONS.md).
+
+Running unprivileged, with a script once it is up:
+  quictun listen --cert pki/server.crt --key pki/server.key --ca pki/ca.crt --ip 10.77.0.1/24 \
+    --user nobody --group nogroup --up 'nft add rule inet filter input iifname "$QUICTUN_DEV" accept'`,
 		Flags:  flags,
 		Before: withConfig(checkUsage("cert", "key", "ca")),
 		Action: runListen,
@@ -117,6 +122,10 @@ func runListen(c *cli.Context) error {
 	bridge := c.String("bridge")
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
+	}
+	priv, dropPriv, err := privTarget(c)
+	if err != nil {
+		return err
 	}
 	metricsAt, err := metricsAddr(c)
 	if err != nil {
@@ -177,9 +186,21 @@ func runListen(c *cli.Context) error {
 		srv.Close()
 		return err
 	}
+	if dropPriv {
+		if err := dropPrivileges(c, priv, log); err != nil {
+			ctl.Close()
+			cleanupDevice(dev, undo, log)
+			srv.Close()
+			return err
+		}
+	}
+	hk := newHooks(c, log)
+	hk.Up(hookEnv{dev: dev.Name(), mode: mode.String(), addresses: devAddrs, routes: routes,
+		identity: cert.Leaf.Subject.CommonName, mtu: srv.MTU()})
 	ctx, stop := runContext(log, reload)
 	defer stop()
 	serr := srv.Serve(ctx, dev)
+	hk.Down()
 	ctl.Close()
 	cleanupDevice(dev, undo, log)
 	waitBounded(srv.Wait, 5*time.Second)

@@ -78,6 +78,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"connect --server without port", nil, append([]string{"connect", "--server", "vpn.example.com"}, pki("y")...), "--server"},
 		{"connect --max-retries negative", nil, connect("--max-retries", "-1"), "--max-retries"},
 		{"connect certificate missing", nil, append([]string{"connect", "--server", "vpn.example.com:4433"}, missing...), "missing.crt"},
+		{"--user unknown", nil, listen("--ip", "10.77.0.1/24", "--user", "quictun-no-such-user"), `--user "quictun-no-such-user": no such user`},
+		{"QUICTUN_USER unknown", map[string]string{"QUICTUN_USER": "quictun-no-such-user"}, connect(), `--user "quictun-no-such-user": no such user`},
+		{"--group unknown", nil, connect("--group", "quictun-no-such-group"), `--group "quictun-no-such-group": no such group`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
