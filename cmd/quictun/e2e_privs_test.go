@@ -184,8 +184,10 @@ func TestE2EPrivDrop(t *testing.T) {
 		if strings.Contains(srv.Stderr(), "could not undo") {
 			t.Errorf("the server could not undo its configuration as nobody:\n%s", srv.Dump())
 		}
-		// The new server's --up fails: logged, and the tunnel comes up all the same.
-		srv2 = l.StartQuictun(srvNS, "server2", listenArgs("--up", "echo up-hook-broke >&2; exit 3")...)
+		// The new server's --up fails: logged, and the tunnel comes up all the
+		// same. It pushes one more route, which the client, as nobody,
+		// installs at the reconnection.
+		srv2 = l.StartQuictun(srvNS, "server2", listenArgs("--route", "192.168.78.0/24", "--up", "echo up-hook-broke >&2; exit 3")...)
 		deadline := time.Now().Add(20 * time.Second)
 		for strings.Count(c.Stderr(), `msg="tunnel up"`) < 2 {
 			if time.Now().After(deadline) || c.Exited() {
@@ -198,6 +200,8 @@ func TestE2EPrivDrop(t *testing.T) {
 		checkCreds(t, srv2)
 		checkCreds(t, c)                             // still nobody after redialling (a new socket each time)
 		waitRoute(t, srvNS, "192.168.50.0/24", true) // the new server, as nobody, at the reconnection
+		waitRoute(t, cNS, "192.168.78.0/24", true)   // pushed by the new server, installed by the client as nobody
+		waitRoute(t, cNS, "192.168.77.0/24", true)   // still pushed
 		if !srv2.WaitOutput(`msg="hook failed" hook=up`, 10*time.Second) {
 			t.Fatalf("the failing --up was not logged:\n%s", srv2.Dump())
 		}
