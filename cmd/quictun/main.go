@@ -2,7 +2,7 @@
 // traffic in QUIC DATAGRAM frames, authenticated both ways with TLS 1.3 and
 // certificates from a private CA.
 //
-// One file per command: listen.go, connect.go, cert.go.
+// One file per command: listen.go, connect.go, cert.go, version.go.
 package main
 
 import (
@@ -64,7 +64,8 @@ A quick start:
 			return startProfile(c)
 		},
 		After:           stopProfile,
-		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand()}),
+		Version:         thisVersion().Short(),
+		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), versionCommand()}),
 		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,
