@@ -65,7 +65,7 @@ A quick start:
 		},
 		After:           stopProfile,
 		Version:         thisVersion().Short(),
-		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), versionCommand()}),
+		Commands:        withExamples(withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), versionCommand()})),
 		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,
