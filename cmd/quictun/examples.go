@@ -58,6 +58,12 @@ var examples = map[string]string{
 
 	"version": `  quictun version
   quictun --version`,
+
+	"completion": `  source <(quictun completion bash)                  # bash, this shell only
+  quictun completion bash > /etc/bash_completion.d/quictun
+  quictun completion zsh > "${fpath[1]}/_quictun"     # zsh, then restart it`,
+
+	"man": `  quictun man > quictun.8 && man -l quictun.8`,
 }
 
 // withExamples appends to each command in cmds (and their subcommands) the

@@ -17,11 +17,11 @@ import (
 // tlsFlags are the certificate flags of listen and connect.
 func tlsFlags(whose string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "cert", EnvVars: env("cert"),
+		&cli.StringFlag{Name: "cert", EnvVars: env("cert"), TakesFile: true,
 			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa); required"},
-		&cli.StringFlag{Name: "key", EnvVars: env("key"),
+		&cli.StringFlag{Name: "key", EnvVars: env("key"), TakesFile: true,
 			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted); required"},
-		&cli.StringFlag{Name: "ca", EnvVars: env("ca"),
+		&cli.StringFlag{Name: "ca", EnvVars: env("ca"), TakesFile: true,
 			Usage: "PEM certificate of the CA that signed the peers' certificates; required"},
 	}
 }

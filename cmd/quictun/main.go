@@ -2,7 +2,8 @@
 // traffic in QUIC DATAGRAM frames, authenticated both ways with TLS 1.3 and
 // certificates from a private CA.
 //
-// One file per command: listen.go, connect.go, cert.go, version.go.
+// One file per command: listen.go, connect.go, cert.go, version.go,
+// completion.go, man.go.
 package main
 
 import (
@@ -65,7 +66,7 @@ A quick start:
 		},
 		After:           stopProfile,
 		Version:         thisVersion().Short(),
-		Commands:        withExamples(withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), versionCommand()})),
+		Commands:        withExamples(withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), versionCommand(), completionCommand(), manCommand()})),
 		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,
