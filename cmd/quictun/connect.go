@@ -96,12 +96,14 @@ func runConnect(c *cli.Context) error {
 		Server: server, TLS: tlsConf, Mode: mode, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
+		StateChanged: systemd.ClientState(server),
 	})
 	if err != nil {
 		return advise(err)
 	}
 	ctx, stop := runContext(log)
 	defer stop()
+	systemd.StoppingWhenDone(ctx)
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
 	if dev := cl.Device(); dev != nil {

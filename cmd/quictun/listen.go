@@ -155,6 +155,8 @@ func runListen(c *cli.Context) error {
 	}
 	ctx, stop := runContext(log)
 	defer stop()
+	systemd.StoppingWhenDone(ctx)
+	systemd.Ready("listening on " + srv.Addr() + ", device " + dev.Name())
 	serr := srv.Serve(ctx, dev)
 	cleanupDevice(dev, undo, log)
 	waitBounded(srv.Wait, 5*time.Second)
