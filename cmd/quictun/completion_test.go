@@ -178,3 +178,19 @@ _quictun`
 		})
 	}
 }
+
+// TestOpsCommandUsage checks that completion, version and man refuse
+// wrong arguments as usage errors (exit status 2).
+func TestOpsCommandUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"completion"}, {"completion", "fish"}, {"completion", "bash", "zsh"},
+		{"version", "extra"}, {"man", "extra"},
+	} {
+		app := newApp()
+		app.Writer = &bytes.Buffer{}
+		err := app.Run(append([]string{"quictun"}, args...))
+		if code := exitCode(err); err == nil || code != 2 {
+			t.Errorf("quictun %s: %v (exit %d), want a usage error (exit 2)", strings.Join(args, " "), err, code)
+		}
+	}
+}
