@@ -67,9 +67,9 @@ type compSub struct{ name, desc string }
 func completionTree(app *cli.App) []compNode {
 	root := compNode{flags: compFlags(app.VisibleFlags())}
 	if !app.HideHelp {
-		root.flags = appendHelpFlag(root.flags)
+		root.flags = compAppendHelp(root.flags)
 	}
-	if !app.HideVersion && app.Version != "" && !hasFlag(root.flags, "--version") {
+	if !app.HideVersion && app.Version != "" && !compHasFlag(root.flags, "--version") {
 		root.flags = append(root.flags, compFlag{names: []string{"--version", "-v"}, desc: "print the version"})
 	}
 	nodes := []compNode{root}
@@ -88,7 +88,7 @@ func completionTree(app *cli.App) []compNode {
 				node.args = strings.Split(c.ArgsUsage, "|")
 			}
 			if !c.HideHelp {
-				node.flags = appendHelpFlag(node.flags)
+				node.flags = compAppendHelp(node.flags)
 			}
 			nodes = append(nodes, node)
 			walk(len(nodes)-1, c.Subcommands)
@@ -102,14 +102,14 @@ func completionTree(app *cli.App) []compNode {
 // as completion's "bash|zsh".
 var argWords = regexp.MustCompile(`^[a-z][a-z0-9-]*(\|[a-z][a-z0-9-]*)+$`)
 
-func appendHelpFlag(flags []compFlag) []compFlag {
-	if hasFlag(flags, "--help") {
+func compAppendHelp(flags []compFlag) []compFlag {
+	if compHasFlag(flags, "--help") {
 		return flags
 	}
 	return append(flags, compFlag{names: []string{"--help", "-h"}, desc: "show help"})
 }
 
-func hasFlag(flags []compFlag, name string) bool {
+func compHasFlag(flags []compFlag, name string) bool {
 	for _, f := range flags {
 		for _, n := range f.names {
 			if n == name {
@@ -123,7 +123,7 @@ func hasFlag(flags []compFlag, name string) bool {
 func compFlags(flags []cli.Flag) []compFlag {
 	var out []compFlag
 	for _, f := range flags {
-		cf := compFlag{file: takesFile(f)}
+		cf := compFlag{file: compTakesFile(f)}
 		for _, n := range f.Names() {
 			if len(n) == 1 {
 				cf.names = append(cf.names, "-"+n)
@@ -141,10 +141,10 @@ func compFlags(flags []cli.Flag) []compFlag {
 	return out
 }
 
-// takesFile reports a flag's TakesFile field, which urfave/cli has on its
+// compTakesFile reports a flag's TakesFile field, which urfave/cli has on its
 // string and path flags; read by reflection so that flags wrapping those
 // (altsrc embeds them) count too.
-func takesFile(f cli.Flag) bool {
+func compTakesFile(f cli.Flag) bool {
 	v := reflect.Indirect(reflect.ValueOf(f))
 	if v.Kind() != reflect.Struct {
 		return false
@@ -185,8 +185,8 @@ func shortUsage(u string) string {
 	return strings.TrimSpace(u)
 }
 
-// flagNames returns every name of the flags for which keep is true.
-func flagNames(flags []compFlag, keep func(compFlag) bool) []string {
+// compFlagNames returns every name of the flags for which keep is true.
+func compFlagNames(flags []compFlag, keep func(compFlag) bool) []string {
 	var out []string
 	for _, f := range flags {
 		if keep(f) {
@@ -196,7 +196,7 @@ func flagNames(flags []compFlag, keep func(compFlag) bool) []string {
 	return out
 }
 
-func subNames(subs []compSub) []string {
+func compSubNames(subs []compSub) []string {
 	var out []string
 	for _, s := range subs {
 		out = append(out, s.name)
@@ -204,12 +204,12 @@ func subNames(subs []compSub) []string {
 	return out
 }
 
-func all(compFlag) bool          { return true }
-func takesValue(f compFlag) bool { return f.value }
-func isFile(f compFlag) bool     { return f.file }
+func compAll(compFlag) bool          { return true }
+func compTakesValue(f compFlag) bool { return f.value }
+func compIsFile(f compFlag) bool     { return f.file }
 
-// shQuote quotes s for sh and zsh in single quotes.
-func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+// compQuote quotes s for sh and zsh in single quotes.
+func compQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // writeCase writes the case arm of a lookup function: the path, then the
 // words it returns.
@@ -217,7 +217,7 @@ func writeCase(w io.Writer, path string, words []string) {
 	if len(words) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\t%s) echo %s ;;\n", shQuote(path), shQuote(strings.Join(words, " ")))
+	fmt.Fprintf(w, "\t%s) echo %s ;;\n", compQuote(path), compQuote(strings.Join(words, " ")))
 }
 
 // writeLookups writes the shell functions both scripts share: for a command
@@ -229,10 +229,10 @@ func writeLookups(w io.Writer, fn string, tree []compNode) {
 		suffix string
 		words  func(compNode) []string
 	}{
-		{"subs", func(n compNode) []string { return subNames(n.subs) }},
-		{"flags", func(n compNode) []string { return flagNames(n.flags, all) }},
-		{"valued", func(n compNode) []string { return flagNames(n.flags, takesValue) }},
-		{"files", func(n compNode) []string { return flagNames(n.flags, isFile) }},
+		{"subs", func(n compNode) []string { return compSubNames(n.subs) }},
+		{"flags", func(n compNode) []string { return compFlagNames(n.flags, compAll) }},
+		{"valued", func(n compNode) []string { return compFlagNames(n.flags, compTakesValue) }},
+		{"files", func(n compNode) []string { return compFlagNames(n.flags, compIsFile) }},
 		{"args", func(n compNode) []string { return n.args }},
 	}
 	for _, l := range lookups {
@@ -335,18 +335,18 @@ func writeZshCompletion(w io.Writer, name string, tree []compNode) {
 		if len(n.subs) > 0 {
 			var items []string
 			for _, s := range n.subs {
-				items = append(items, shQuote(strings.ReplaceAll(s.name, ":", `\:`)+":"+s.desc))
+				items = append(items, compQuote(strings.ReplaceAll(s.name, ":", `\:`)+":"+s.desc))
 			}
-			fmt.Fprintf(w, "\t%s) reply=(%s) ;;\n", shQuote("subs:"+n.path), strings.Join(items, " "))
+			fmt.Fprintf(w, "\t%s) reply=(%s) ;;\n", compQuote("subs:"+n.path), strings.Join(items, " "))
 		}
 		var items []string
 		for _, f := range n.flags {
 			for _, fl := range f.names {
-				items = append(items, shQuote(fl+":"+f.desc))
+				items = append(items, compQuote(fl+":"+f.desc))
 			}
 		}
 		if len(items) > 0 {
-			fmt.Fprintf(w, "\t%s) reply=(%s) ;;\n", shQuote("flags:"+n.path), strings.Join(items, " "))
+			fmt.Fprintf(w, "\t%s) reply=(%s) ;;\n", compQuote("flags:"+n.path), strings.Join(items, " "))
 		}
 	}
 	fmt.Fprintf(w, "\tesac\n}\n\n")

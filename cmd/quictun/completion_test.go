@@ -104,7 +104,7 @@ func TestBashCompletion(t *testing.T) {
 			}
 			var q []string
 			for _, w := range words {
-				q = append(q, shQuote(w))
+				q = append(q, compQuote(w))
 			}
 			prog := `source "$1" || exit 1
 COMP_WORDS=(` + strings.Join(q, " ") + `)
@@ -143,7 +143,7 @@ func TestZshCompletion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var q []string
 			for _, w := range tc.words {
-				q = append(q, shQuote(w))
+				q = append(q, compQuote(w))
 			}
 			prog := `compdef() { :; }
 _describe() { local n; for n in "${(@P)${@[-1]}}"; do print -r -- "${n%%:*}"; done; }

@@ -182,14 +182,14 @@ func TestE2ESystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "quictun")
-	copyFile(t, l.Quictun(), bin, 0o755)
+	e2eCopyFile(t, l.Quictun(), bin, 0o755)
 	creds := func(service string, files map[string]string) string {
 		cd := filepath.Join(dir, service+".cred")
 		if err := os.Mkdir(cd, 0o500); err != nil {
 			t.Fatal(err)
 		}
 		for dst, src := range files {
-			copyFile(t, l.Path("pki", src), filepath.Join(cd, dst), 0o400)
+			e2eCopyFile(t, l.Path("pki", src), filepath.Join(cd, dst), 0o400)
 			if err := os.Chown(filepath.Join(cd, dst), e2eServiceUser, e2eServiceUser); err != nil {
 				t.Fatal(err)
 			}
@@ -319,8 +319,8 @@ func e2eCheckReadyDevice(t *testing.T, l *nsLab, p *nsProc, ready e2eNotifyMsg, 
 	}
 }
 
-// copyFile copies src to dst with mode.
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+// e2eCopyFile copies src to dst with mode.
+func e2eCopyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {

@@ -96,7 +96,7 @@ func exampleCommand(app *cli.App, words []string) (path string, problems []strin
 		if strings.HasPrefix(w, "-") && w != "-" {
 			name := strings.TrimLeft(w, "-")
 			name, _, hasValue := strings.Cut(name, "=")
-			f := findFlag(flags, name)
+			f := exampleFindFlag(flags, name)
 			if f == nil {
 				problems = append(problems, "unknown flag "+w+" of "+strings.Join(append([]string{"quictun"}, names...), " "))
 				continue
@@ -126,7 +126,7 @@ func exampleCommand(app *cli.App, words []string) (path string, problems []strin
 	return strings.Join(names, " "), problems
 }
 
-func findFlag(flags []cli.Flag, name string) cli.Flag {
+func exampleFindFlag(flags []cli.Flag, name string) cli.Flag {
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n == name {

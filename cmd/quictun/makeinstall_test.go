@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-// installedFiles lists the regular files under root with their modes,
+// installFiles lists the regular files under root with their modes,
 // relative to root.
-func installedFiles(t *testing.T, root string) map[string]fs.FileMode {
+func installFiles(t *testing.T, root string) map[string]fs.FileMode {
 	t.Helper()
 	files := map[string]fs.FileMode{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -33,7 +33,7 @@ func installedFiles(t *testing.T, root string) map[string]fs.FileMode {
 	return files
 }
 
-func sortedKeys(m map[string]fs.FileMode) []string {
+func installSortedKeys(m map[string]fs.FileMode) []string {
 	var k []string
 	for f := range m {
 		k = append(k, f)
@@ -84,9 +84,9 @@ func TestMakeInstall(t *testing.T) {
 	}
 	check := func(root, rel, execPrefix string) {
 		t.Helper()
-		got, w := installedFiles(t, root), want(rel)
-		if strings.Join(sortedKeys(got), "\n") != strings.Join(sortedKeys(w), "\n") {
-			t.Fatalf("installed\n%s\nwant\n%s", strings.Join(sortedKeys(got), "\n"), strings.Join(sortedKeys(w), "\n"))
+		got, w := installFiles(t, root), want(rel)
+		if strings.Join(installSortedKeys(got), "\n") != strings.Join(installSortedKeys(w), "\n") {
+			t.Fatalf("installed\n%s\nwant\n%s", strings.Join(installSortedKeys(got), "\n"), strings.Join(installSortedKeys(w), "\n"))
 		}
 		for f, mode := range w {
 			if got[f].Perm() != mode {
@@ -127,9 +127,9 @@ func TestMakeInstall(t *testing.T) {
 			t.Fatal(err)
 		}
 		makeRun(append([]string{"uninstall"}, args...)...)
-		got := installedFiles(t, root)
+		got := installFiles(t, root)
 		if len(got) != 1 || got[rel+"/bin/other"] == 0 {
-			t.Errorf("after make uninstall: %q, want only bin/other, which make install did not put there", sortedKeys(got))
+			t.Errorf("after make uninstall: %q, want only bin/other, which make install did not put there", installSortedKeys(got))
 		}
 	}
 

@@ -140,7 +140,7 @@ func TestVersionOfBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := filepath.Join(t.TempDir(), "quictun")
-	copyModule(t, root, repo)
+	versionCopyModule(t, root, repo)
 	run := func(dir string, env []string, name string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(name, args...)
@@ -197,9 +197,9 @@ func TestVersionOfBuilds(t *testing.T) {
 	check("go run", run(repo, goEnv, gobin, "run", "./cmd/quictun", "version"), "quictun devel\n", unknown)
 }
 
-// copyModule copies the module's files at src (without .git and bin) to
+// versionCopyModule copies the module's files at src (without .git and bin) to
 // dst.
-func copyModule(t *testing.T, src, dst string) {
+func versionCopyModule(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
