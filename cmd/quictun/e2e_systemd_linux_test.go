@@ -20,7 +20,6 @@ import (
 type e2eNotifyMsg struct {
 	text   string
 	pid    int32
-	at     time.Time
 	frozen bool // the sender was stopped on arrival (e2eNotifySocket.freeze)
 }
 
@@ -66,7 +65,7 @@ func e2eListenNotify(t *testing.T, dir, name string) *e2eNotifySocket {
 			if err != nil {
 				return
 			}
-			m := e2eNotifyMsg{text: string(buf[:n]), pid: -1, at: time.Now()}
+			m := e2eNotifyMsg{text: string(buf[:n]), pid: -1}
 			if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(cmsgs) > 0 {
 				if cred, err := unix.ParseUnixCredentials(&cmsgs[0]); err == nil {
 					m.pid = cred.Pid
