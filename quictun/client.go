@@ -78,6 +78,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MTU > 0 {
 		c.mtuLimit = min(c.mtuLimit, cfg.MTU)
 	}
+	c.status.changed = cfg.StateChanged
 	return c, nil
 }
 

@@ -221,6 +221,12 @@ type ClientConfig struct {
 	// before the connection's inbound packets are read: hand slow work to
 	// another goroutine. Nil: not called.
 	OnUp func(Assignment)
+	// StateChanged, when set, is called at every change of the client's
+	// state (Status().State) with the new state and, for
+	// StateReconnecting, why the tunnel went down. It runs on Run's
+	// goroutine, after the state is recorded, so it may call Status; it
+	// must not block. Nil: not called.
+	StateChanged func(ClientState, error)
 	// MaxRetries is how many failed dials in a row the client accepts before
 	// giving up. 0: never give up.
 	MaxRetries int

@@ -224,17 +224,23 @@ type clientState struct {
 	// How often a connection came up and how often a dial failed.
 	connections, dialFailures uint64
 	handshakeTime             durationRecorder // atomic: needs no lock
+	// changed is ClientConfig.StateChanged; set before Run, not guarded.
+	changed func(ClientState, error)
 }
 
 // set records a state change and, if err is not nil, the last error.
 func (cs *clientState) set(s ClientState, err error) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
 	if err != nil {
 		cs.lastErr = err.Error()
 	}
-	if cs.state != s || cs.since.IsZero() {
+	changed := cs.state != s || cs.since.IsZero()
+	if changed {
 		cs.state, cs.since = s, time.Now()
+	}
+	cs.mu.Unlock()
+	if changed && cs.changed != nil {
+		cs.changed(s, err)
 	}
 }
 

@@ -38,7 +38,7 @@ Certificates made with OpenSSL or easy-rsa work too: see docs/CERTIFICATES.md.`,
 
 // dirFlag is the --dir flag shared by cert ca and cert issue.
 func dirFlag() cli.Flag {
-	return &cli.StringFlag{Name: "dir", Value: "pki", EnvVars: certEnv("dir"),
+	return &cli.StringFlag{Name: "dir", Value: "pki", EnvVars: certEnv("dir"), TakesFile: true,
 		Usage: "directory of the CA and certificates (made, mode 0700, if missing)"}
 }
 

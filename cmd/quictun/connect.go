@@ -97,7 +97,7 @@ func runConnect(c *cli.Context) error {
 		return err
 	}
 	log := slog.Default()
-	reload := oneAtATime(orNoConfigFile(reloader(c, log, nil)))
+	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, nil))))
 	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
 	defer ctl.close()
 	hk := newHooks(c, log)
@@ -142,6 +142,7 @@ func runConnect(c *cli.Context) error {
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
 		UpdateRoutes: func(add, remove []netip.Prefix) error { return routes.Update(add, remove) },
 		OnUp:         func(quictun.Assignment) { hk.Up(upEnv) },
+		StateChanged: systemd.ClientState(server),
 	})
 	if err != nil {
 		return advise(err)
@@ -159,6 +160,7 @@ func runConnect(c *cli.Context) error {
 	}
 	ctx, stop := runContext(log, reload)
 	defer stop()
+	systemd.StoppingWhenDone(ctx)
 	log.Info("connecting", "server", server)
 	rerr := cl.Run(ctx)
 	ctl.close()

@@ -171,7 +171,7 @@ func runListen(c *cli.Context) error {
 			"bridge", bridge, "ip", c.StringSlice("ip"))
 		devAddrs = nil
 	}
-	reload := oneAtATime(orNoConfigFile(reloader(c, log, srv)))
+	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, srv))))
 	ctl, err := startServerControl(srv, devName, mode, cert.Leaf, reload, log)
 	if err != nil {
 		srv.Close()
@@ -199,6 +199,8 @@ func runListen(c *cli.Context) error {
 		identity: cert.Leaf.Subject.CommonName, mtu: srv.MTU()})
 	ctx, stop := runContext(log, reload)
 	defer stop()
+	systemd.StoppingWhenDone(ctx)
+	systemd.Ready("listening on " + srv.Addr() + ", device " + dev.Name())
 	serr := srv.Serve(ctx, dev)
 	hk.Down()
 	ctl.Close()

@@ -3,7 +3,8 @@
 // certificates from a private CA.
 //
 // One file per command: listen.go, connect.go, cert.go, status.go,
-// kick.go, reload.go (control.go: the control socket they share).
+// kick.go, reload.go (control.go: the control socket they share),
+// version.go, completion.go, man.go.
 package main
 
 import (
@@ -64,8 +65,10 @@ A quick start:
 			}
 			return startProfile(c)
 		},
-		After:           stopProfile,
-		Commands:        withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), statusCommand(), kickCommand(), reloadCommand()}),
+		After:   stopProfile,
+		Version: thisVersion().Short(),
+		Commands: withExamples(withUsageErrors([]*cli.Command{listenCommand(), connectCommand(), certCommand(), statusCommand(), kickCommand(), reloadCommand(),
+			versionCommand(), completionCommand(), manCommand()})),
 		Action:          unknownCommand(cli.ShowAppHelp),
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,
