@@ -97,7 +97,8 @@ func runConnect(c *cli.Context) error {
 		return err
 	}
 	log := slog.Default()
-	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, nil))))
+	mx := newLiveMetrics(log) // started once the client exists
+	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, nil, mx))))
 	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
 	defer ctl.close()
 	hk := newHooks(c, log)
@@ -147,11 +148,11 @@ func runConnect(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	stopMetrics, err := serveMetrics(metricsAt, metrics.NewClientCollector(cl, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}), log)
+	err = mx.start(metricsAt, metrics.NewClientCollector(cl, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}))
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer mx.Close()
 	ctl.cl = cl
 	if name, ok := knownClientDev(c, mode); ok {
 		if err := ctl.start(name, mode); err != nil {

@@ -158,12 +158,13 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return advise(err)
 	}
-	stopMetrics, err := serveMetrics(metricsAt, metrics.NewServerCollector(srv, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}), log)
+	mx := newLiveMetrics(log)
+	err = mx.start(metricsAt, metrics.NewServerCollector(srv, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}))
 	if err != nil {
 		srv.Close()
 		return err
 	}
-	defer stopMetrics()
+	defer mx.Close()
 	devAddrs := ips
 	if bridge != "" && len(ips) > 0 {
 		// A bridge port carries no addresses of its own; the bridge does.
@@ -171,7 +172,7 @@ func runListen(c *cli.Context) error {
 			"bridge", bridge, "ip", c.StringSlice("ip"))
 		devAddrs = nil
 	}
-	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, srv))))
+	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, srv, mx))))
 	ctl, err := startServerControl(srv, devName, mode, cert.Leaf, reload, log)
 	if err != nil {
 		srv.Close()

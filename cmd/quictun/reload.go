@@ -28,20 +28,21 @@ type liveServer interface {
 // started without one. server, if not nil, takes changed routes and pools
 // live; with nil, a change to them needs a restart like every other
 // setting but the log level.
-func reloader(c *cli.Context, log *slog.Logger, server liveServer) func() error {
+func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetrics) func() error {
 	lc := loadedConfigOf(c)
 	if lc == nil {
 		return nil
 	}
-	r := &configReloader{cfg: lc, server: server, log: log, running: lc.file}
+	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file}
 	return r.reload
 }
 
 // configReloader re-reads a --config file and applies what changed.
 type configReloader struct {
 	cfg    *loadedConfig
-	server liveServer // nil: routes and pools need a restart
-	log    *slog.Logger
+	server  liveServer   // nil: routes and pools need a restart
+	metrics *liveMetrics // nil: the metrics address needs a restart
+	log     *slog.Logger
 
 	mu sync.Mutex // held for a whole reload: one at a time
 	// running holds the file's values in effect (guarded by mu): those
@@ -113,6 +114,8 @@ func (r *configReloader) isLive(key string) bool {
 		return true
 	case "route", "pool":
 		return r.server != nil
+	case "metrics":
+		return r.metrics != nil
 	}
 	return false
 }
@@ -165,6 +168,13 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 		}
 		undo = append(undo, func() error { return set(before) })
 	}
+	if slices.Contains(keys, "metrics") {
+		now, before := firstOf(r.text(f, "metrics")), firstOf(r.text(r.running, "metrics"))
+		if err := r.metrics.Set(now); err != nil {
+			return fail("metrics", err)
+		}
+		undo = append(undo, func() error { return r.metrics.Set(before) })
+	}
 	if slices.Contains(keys, "log-level") {
 		level, err := parseLevel(r.text(f, "log-level")[0])
 		if err != nil {
@@ -203,4 +213,12 @@ func withValues(base, from *config.File, keys []string) *config.File {
 		}
 	}
 	return out
+}
+
+// firstOf returns the first of a single-valued key's texts, "" if none.
+func firstOf(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
 }

@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/quictun/quictun/metrics"
 )
 
 // recordingServer is a liveServer that records what it is given and
@@ -43,7 +49,7 @@ func startReloader(t *testing.T, global []string, path string, server liveServer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	args := append(append(global, "listen", "--config", path), extra...)
 	err := runWithAction(t, func(c *cli.Context) error {
-		reload = reloader(c, log, server)
+		reload = reloader(c, log, server, nil)
 		return nil
 	}, args...)
 	if err != nil {
@@ -59,7 +65,7 @@ func TestReloadWithoutConfig(t *testing.T) {
 	keepLogging(t)
 	var reload func() error
 	err := runWithAction(t, func(c *cli.Context) error {
-		reload = reloader(c, slog.Default(), nil)
+		reload = reloader(c, slog.Default(), nil, nil)
 		return nil
 	}, "listen", "--cert", "/c", "--key", "/k", "--ca", "/ca")
 	if err != nil {
@@ -245,4 +251,91 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func prefixListsEqual(a, b [][]netip.Prefix) bool {
 	return slices.EqualFunc(a, b, func(x, y []netip.Prefix) bool { return slices.Equal(x, y) })
+}
+
+// freeTCPAddr returns a loopback address with a port nothing listens on
+// (it was free a moment ago).
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrapeOK reports whether /metrics answers at addr.
+func scrapeOK(addr string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + metrics.Path)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestReloadMetrics: the metrics key of a --config file is live: a reload
+// moves the endpoint to a new address, stops it when the key goes, and an
+// address that cannot be bound changes nothing and says where it came
+// from.
+func TestReloadMetrics(t *testing.T) {
+	clearQuictunEnv(t)
+	keepLogging(t)
+	dir := t.TempDir()
+	a1, a2 := freeTCPAddr(t), freeTCPAddr(t)
+	path := writeFile(t, dir, "server.toml", reloadPKI+"metrics = \""+a1+"\"\n")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	mx := newLiveMetrics(log)
+	defer mx.Close()
+	var reload func() error
+	err := runWithAction(t, func(c *cli.Context) error {
+		reload = reloader(c, log, nil, mx)
+		addr, err := metricsAddr(c)
+		if err != nil {
+			return err
+		}
+		return mx.start(addr, prometheus.NewGauge(prometheus.GaugeOpts{Name: "quictun_test_gauge", Help: "a test gauge"}))
+	}, "listen", "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !scrapeOK(a1) {
+		t.Fatalf("no metrics at %s (from the file) at start", a1)
+	}
+
+	writeFile(t, dir, "server.toml", reloadPKI+"metrics = \""+a2+"\"\n")
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	if !scrapeOK(a2) || scrapeOK(a1) {
+		t.Errorf("after moving to %s: served there %v, still at %s %v", a2, scrapeOK(a2), a1, scrapeOK(a1))
+	}
+	wantLine(t, &logs, `msg="configuration reloaded" file=`+path+` metrics=`+a2)
+
+	// An address in use: the reload fails, the endpoint stays where it was.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	writeFile(t, dir, "server.toml", reloadPKI+"\nmetrics = \""+busy.Addr().String()+"\"\n")
+	err = reload()
+	if err == nil || !strings.Contains(err.Error(), path+":6: metrics:") {
+		t.Errorf("reload to an address in use: %v, want an error naming %s:6: metrics", err, path)
+	}
+	if !scrapeOK(a2) {
+		t.Errorf("a failed reload moved the endpoint away from %s", a2)
+	}
+
+	writeFile(t, dir, "server.toml", reloadPKI)
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	if scrapeOK(a2) {
+		t.Errorf("metrics still served at %s after the key was removed", a2)
+	}
+	wantLine(t, &logs, `msg="metrics endpoint stopped" was=`+a2)
 }
