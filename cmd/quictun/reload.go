@@ -39,7 +39,7 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 
 // configReloader re-reads a --config file and applies what changed.
 type configReloader struct {
-	cfg    *loadedConfig
+	cfg     *loadedConfig
 	server  liveServer   // nil: routes and pools need a restart
 	metrics *liveMetrics // nil: the metrics address needs a restart
 	log     *slog.Logger
