@@ -21,12 +21,14 @@ case $mode in install | check) ;; *) usage ;; esac
 # program:package. The demo pings and moves data with its own helper
 # (testdata/netns/nettool), so it needs ip alone; the tests also run ping
 # (ping -M do, -I dev), tc and ss (iproute2), nft, openssl, easy-rsa's
-# easyrsa (the certificate recipes), sysctl (procps) and setpriv
-# (util-linux).
+# easyrsa (the certificate recipes), sysctl (procps), setpriv
+# (util-linux), and zsh, groff, systemd-analyze and man for the
+# completion, man page and systemd unit tests.
 case $set in
 demo) tools=(ip:iproute2) ;;
 test) tools=(ip:iproute2 tc:iproute2 ss:iproute2 ping:iputils-ping nft:nftables
-	openssl:openssl easyrsa:easy-rsa sysctl:procps setpriv:util-linux) ;;
+	openssl:openssl easyrsa:easy-rsa sysctl:procps setpriv:util-linux
+	zsh:zsh groff:groff-base systemd-analyze:systemd man:man-db) ;;
 *) usage ;;
 esac
 

@@ -83,10 +83,7 @@ func checkCompletion(t *testing.T, got []string, want, not []string) {
 // completion function the way bash does (COMP_WORDS, COMP_CWORD; "=" is a
 // word of its own, as bash splits --flag=value).
 func TestBashCompletion(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
+	bash := needTool(t, "bash", "bash")
 	script := filepath.Join(t.TempDir(), "quictun.bash")
 	if err := os.WriteFile(script, []byte(completionScript(t, "bash")), 0o644); err != nil {
 		t.Fatal(err)
@@ -127,10 +124,7 @@ printf '%s\n' "${COMPREPLY[@]}"`
 // replaced by ones that print what they are given, and runs it with
 // words and CURRENT as zsh sets them.
 func TestZshCompletion(t *testing.T) {
-	zsh, err := exec.LookPath("zsh")
-	if err != nil {
-		t.Skip("no zsh (Debian package zsh)")
-	}
+	zsh := needTool(t, "zsh", "zsh")
 	script := filepath.Join(t.TempDir(), "_quictun")
 	if err := os.WriteFile(script, []byte(completionScript(t, "zsh")), 0o644); err != nil {
 		t.Fatal(err)

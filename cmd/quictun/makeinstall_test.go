@@ -145,16 +145,13 @@ func TestMakeInstall(t *testing.T) {
 		prefix := filepath.Join(base, "usr")
 		makeRun("install", "PREFIX="+prefix)
 		check(base, "usr", prefix)
-		if sa, err := exec.LookPath("systemd-analyze"); err != nil {
-			t.Log("no systemd-analyze: the units are not verified")
-		} else {
-			units := filepath.Join(prefix, "lib/systemd/system")
-			cmd := exec.Command(sa, "verify", filepath.Join(units, "quictun-server.service"), filepath.Join(units, "quictun-client@.service"))
-			// verify runs man for Documentation=man:quictun(8).
-			cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(prefix, "share/man"))
-			if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
-				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
-			}
+		sa := needTool(t, "systemd-analyze", "systemd")
+		units := filepath.Join(prefix, "lib/systemd/system")
+		cmd := exec.Command(sa, "verify", filepath.Join(units, "quictun-server.service"), filepath.Join(units, "quictun-client@.service"))
+		// verify runs man for Documentation=man:quictun(8).
+		cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(prefix, "share/man"))
+		if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 		}
 		uninstall(base, "usr", "PREFIX="+prefix)
 	})

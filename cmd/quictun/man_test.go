@@ -23,10 +23,7 @@ func TestManPage(t *testing.T) {
 	if !strings.Contains(page.String(), "\n.TH QUICTUN 8 ") {
 		t.Fatalf("no .TH line:\n%s", page.String())
 	}
-	groff, err := exec.LookPath("groff")
-	if err != nil {
-		t.Skip("no groff to render the page (Debian package groff-base)")
-	}
+	groff := needTool(t, "groff", "groff-base")
 	cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-rLL=300n", "-P-cbou")
 	cmd.Stdin = &page
 	var stderr bytes.Buffer
