@@ -140,6 +140,23 @@ log-level = %[2]q
 		}
 	})
 
+	t.Run("quictun reload", func(t *testing.T) {
+		// The control socket's reload is the one SIGHUP runs: the file is
+		// read again, and a bad one makes the command fail with its line.
+		write("server.toml", server("debug", "mtu = 1400"))
+		if out, code := e2eCtl(l, srvNS, "reload", "--dev", "qt0"); code != 0 || !strings.Contains(out, "reloaded") {
+			t.Fatalf("quictun reload: exit %d\n%s", code, out)
+		}
+		waitLine(srv, 5*time.Second, `msg="configuration reloaded"`, "log-level=debug")
+		write("server.toml", server("debug", "mtu = \"big\""))
+		out, code := e2eCtl(l, srvNS, "reload", "--dev", "qt0")
+		if code != 1 || !strings.Contains(out, l.Path("etc", "server.toml")+":9: mtu: want an integer") {
+			t.Errorf("quictun reload of a bad file: exit %d, want 1 and the file's line\n%s", code, out)
+		}
+		waitLine(srv, 5*time.Second, `msg="reload failed" via="control socket"`)
+		l.With(t).PingAll(c1NS, "10.77.0.1", 3)
+	})
+
 	t.Run("client reload", func(t *testing.T) {
 		write("c1.toml", client("c1", "debug")+"packet-size = 1400\n")
 		hup(c1)
