@@ -98,7 +98,7 @@ func runConnect(c *cli.Context) error {
 	}
 	log := slog.Default()
 	mx := newLiveMetrics(log) // started once the client exists
-	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, nil, mx))))
+	reload := oneAtATime(systemd.Reload(reloader(c, log, nil, mx)))
 	ctl := &clientControl{cert: cert.Leaf, reload: reload, log: log}
 	defer ctl.close()
 	hk := newHooks(c, log)

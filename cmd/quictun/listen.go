@@ -172,7 +172,7 @@ func runListen(c *cli.Context) error {
 			"bridge", bridge, "ip", c.StringSlice("ip"))
 		devAddrs = nil
 	}
-	reload := oneAtATime(systemd.Reload(orNoConfigFile(reloader(c, log, srv, mx))))
+	reload := oneAtATime(systemd.Reload(reloader(c, log, srv, mx)))
 	ctl, err := startServerControl(srv, devName, mode, cert.Leaf, reload, log)
 	if err != nil {
 		srv.Close()

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,14 +23,14 @@ type liveServer interface {
 }
 
 // reloader returns the function that SIGHUP (and `quictun reload`) calls
-// to re-read the --config file of the command in c; nil when it was
-// started without one. server, if not nil, takes changed routes and pools
+// to re-read the --config file of the command in c; noConfigFile when it
+// was started without one. server, if not nil, takes changed routes and pools
 // live; with nil, a change to them needs a restart like every other
 // setting but the log level.
 func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetrics) func() error {
 	lc := loadedConfigOf(c)
 	if lc == nil {
-		return nil
+		return noConfigFile
 	}
 	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file}
 	return r.reload
@@ -44,11 +43,11 @@ type configReloader struct {
 	metrics *liveMetrics // nil: the metrics address needs a restart
 	log     *slog.Logger
 
-	mu sync.Mutex // held for a whole reload: one at a time
-	// running holds the file's values in effect (guarded by mu): those
-	// read at start, with the keys applied by later reloads. A change
-	// that needs a restart stays out of it, so every reload names it
-	// again until the process restarts.
+	// running holds the file's values in effect: those read at start,
+	// with the keys applied by later reloads. A change that needs a
+	// restart stays out of it, so every reload names it again until the
+	// process restarts. Reloads never overlap: listen and connect run
+	// them through oneAtATime.
 	running *config.File
 }
 
@@ -60,8 +59,6 @@ type configReloader struct {
 // left as it was: those that need a restart, and those that a flag or
 // QUICTUN_* variable overrides.
 func (r *configReloader) reload() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	f, err := config.Load(r.cfg.file.Path, r.cfg.schema)
 	if err != nil {
 		return err
@@ -155,11 +152,11 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 			set = r.server.SetPools
 		}
 		// Both lists passed the key's check when they were loaded.
-		now, err := parsePrefixes(r.text(f, key))
+		now, err := parsePrefixes(r.text(f, key), true)
 		if err != nil {
 			return fail(key, err)
 		}
-		before, err := parsePrefixes(r.text(r.running, key))
+		before, err := parsePrefixes(r.text(r.running, key), true)
 		if err != nil {
 			return fail(key, err)
 		}
@@ -183,19 +180,6 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 		logLevel.Set(level)
 	}
 	return nil
-}
-
-// parsePrefixes parses a list of networks (of --route or --pool).
-func parsePrefixes(ss []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(ss))
-	for _, s := range ss {
-		p, err := parsePrefix(s, true)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // withValues returns base with the values of keys replaced by those in

@@ -83,12 +83,3 @@ func runReload(c *cli.Context) error {
 	fmt.Fprintln(c.App.Writer, "reloaded")
 	return nil
 }
-
-// orNoConfigFile returns fn, or noConfigFile when fn is nil (a process
-// started without --config, for which reloader returns nil).
-func orNoConfigFile(fn func() error) func() error {
-	if fn == nil {
-		return noConfigFile
-	}
-	return fn
-}
