@@ -24,7 +24,7 @@ func configFlag() cli.Flag {
 	return &cli.StringFlag{Name: "config", EnvVars: env("config"), TakesFile: true,
 		Usage: "read settings from this TOML (or .yaml/.yml) `FILE`: its keys are the flag names of this command and the global flags, " +
 			`e.g. packet-size = 1452, ip = ["10.77.0.1/24"], keepalive = "10s"; relative paths in it are relative to its directory. ` +
-			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (the log level); " +
+			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (log level, metrics; on a server pushed routes and pools); " +
 			"examples in the source's examples/"}
 }
 
@@ -63,9 +63,8 @@ var configChecks = map[string]func(string) error{
 // loadedConfig is the --config file a tunnel command started with, kept
 // for reloads.
 type loadedConfig struct {
-	command string        // listen or connect
-	file    *config.File  // as read at start
-	schema  config.Schema // the keys of command
+	file   *config.File  // as read at start
+	schema config.Schema // the keys of command
 	// fixed holds the keys that a flag or QUICTUN_* variable set at start:
 	// they win over the file, now and at every reload.
 	fixed map[string]bool
@@ -110,7 +109,7 @@ func applyConfig(c *cli.Context) error {
 	if err != nil {
 		return usageError{configAdvice(c, err)}
 	}
-	lc := &loadedConfig{command: c.Command.Name, file: f, schema: schema, fixed: map[string]bool{}, defaults: defaults}
+	lc := &loadedConfig{file: f, schema: schema, fixed: map[string]bool{}, defaults: defaults}
 	for key := range schema {
 		// IsSet covers the command line and the flag's QUICTUN_* variable.
 		if c.IsSet(key) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -214,7 +213,7 @@ func serverStatus(srv *quictun.Server, dev string, mode device.Kind, cert *x509.
 	now := time.Now()
 	list := srv.Sessions()
 	ss := &control.ServerStatus{Listen: srv.Addr(), Sessions: make([]control.Session, 0, len(list)),
-		Drops: srv.Status().Drops.NonZero()}
+		Drops: quictun.DropCounts(srv.Counters.Drops()).NonZero()}
 	for _, si := range list {
 		ss.Sessions = append(ss.Sessions, sessionOf(si))
 	}
@@ -243,7 +242,7 @@ func clientStatus(cl *quictun.Client, dev string, mode device.Kind, cert *x509.C
 func sessionOf(si quictun.SessionInfo) control.Session {
 	return control.Session{
 		Name: si.Name, Fingerprint: si.Fingerprint, PeerNotAfter: si.NotAfter,
-		Addresses: prefixStrings(si.Addresses), Routes: prefixStrings(si.Routes),
+		Addresses: stringsOf(si.Addresses), Routes: stringsOf(si.Routes),
 		Remote: si.Remote, RemoteChanges: si.RemoteChanges, ConnectedAt: si.ConnectedAt,
 		RTTMillis:  float64(si.RTT.Microseconds()) / 1000,
 		PacketSize: si.PacketSize,
@@ -252,10 +251,12 @@ func sessionOf(si quictun.SessionInfo) control.Session {
 	}
 }
 
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, p.String())
+// stringsOf returns the String of each of xs (never nil: the JSON of the
+// status has a list, not null).
+func stringsOf[T fmt.Stringer](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = x.String()
 	}
 	return out
 }

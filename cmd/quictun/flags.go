@@ -29,11 +29,21 @@ func devFlag(c *cli.Context, mode device.Kind) (string, error) {
 // prefixesFlag parses a repeatable CIDR flag. masked requires a network
 // (no host bits), as for --pool and --route.
 func prefixesFlag(c *cli.Context, flag string, masked bool) ([]netip.Prefix, error) {
+	out, err := parsePrefixes(c.StringSlice(flag), masked)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--%s %w", flag, err)}
+	}
+	return out, nil
+}
+
+// parsePrefixes parses a list of values of a CIDR flag (or config key),
+// as parsePrefix does each; nil for none.
+func parsePrefixes(ss []string, masked bool) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, s := range c.StringSlice(flag) {
+	for _, s := range ss {
 		p, err := parsePrefix(s, masked)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("--%s %w", flag, err)}
+			return nil, err
 		}
 		out = append(out, p)
 	}

@@ -68,13 +68,8 @@ func (e hookEnv) environ(hook string) []string {
 	) // exec.Cmd uses the last value of a name that appears twice
 }
 
-func joinStrings[T fmt.Stringer](xs []T) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = x.String()
-	}
-	return strings.Join(s, ",")
-}
+// joinStrings is xs comma-separated, as the hooks' variables list them.
+func joinStrings[T fmt.Stringer](xs []T) string { return strings.Join(stringsOf(xs), ",") }
 
 // hooks runs --up once the tunnel is first up and --down when it goes down
 // for good: each at most once per process, and never both at once (Down
