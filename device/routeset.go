@@ -33,13 +33,14 @@ func (s *RouteSet) Update(add, remove []netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	if len(remove) > 0 {
-		if err := RemoveRoutes(s.name, remove); err != nil {
+	for _, p := range remove {
+		// One at a time, as for add: a route is forgotten only once it
+		// is gone, so that Undo still removes one whose removal failed.
+		if err := RemoveRoutes(s.name, []netip.Prefix{p}); err != nil {
 			errs = append(errs, err)
+			continue
 		}
-		for _, p := range remove {
-			delete(s.added, p)
-		}
+		delete(s.added, p)
 	}
 	for _, p := range add {
 		if _, ok := s.added[p]; ok {
