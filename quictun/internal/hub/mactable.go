@@ -28,8 +28,8 @@ const (
 // full it refuses to learn the new MAC: frames to that MAC are then flooded
 // as unknown unicast, as a hardware switch with a full table does. Known
 // MACs keep refreshing and moving. Evicting the oldest instead would let a
-// flood of forged source MACs push out every real host. Refusals are
-// counted (refused).
+// flood of forged source MACs push out every real host. Learn reports
+// each refusal, for the caller to count.
 //
 // Ages are measured on the monotonic clock when the times passed in carry
 // one (time.Now does), so a wall-clock step does not age the table.
@@ -41,8 +41,6 @@ type MACs[T comparable] struct {
 	mu        sync.RWMutex
 	m         map[packet.MAC]*macEntry[T] // guarded by mu
 	lastPurge time.Duration               // guarded by mu (write lock); since epoch
-
-	refusedN atomic.Uint64
 }
 
 // macEntry is one learned MAC.
@@ -104,7 +102,6 @@ func (t *MACs[T]) Learn(src packet.MAC, port T, now time.Time) (ok bool) {
 			t.expireLocked(ts)
 		}
 		if len(t.m) >= t.maxEntries {
-			t.refusedN.Add(1)
 			return false
 		}
 	}
@@ -169,6 +166,3 @@ func (t *MACs[T]) len() int {
 	defer t.mu.RUnlock()
 	return len(t.m)
 }
-
-// refused returns how many new MACs Learn refused because the table was full.
-func (t *MACs[T]) refused() uint64 { return t.refusedN.Load() }
