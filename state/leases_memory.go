@@ -77,7 +77,7 @@ func (l *MemoryLeases) Assign(identity string, pool netip.Prefix, taken func(net
 	tries := min(uint64(size), 1<<16)
 	for i := uint64(0); i < tries; i++ {
 		a := poolAddr(pool, (start+i)%uint64(size))
-		if owner := l.byAddr[a]; owner != "" && !l.expireLocked(owner, pool, now) {
+		if l.byAddr[a] != "" && !l.expireLocked(a, now) {
 			continue
 		}
 		if l.reserved[a] || (taken != nil && taken(a)) {
@@ -93,19 +93,27 @@ func (l *MemoryLeases) Assign(identity string, pool netip.Prefix, taken func(net
 	return netip.Addr{}, fmt.Errorf("pool %s is exhausted", pool)
 }
 
-// expireLocked drops identity's lease in pool if it was released and its
-// TTL has passed, and reports whether it did.
-func (l *MemoryLeases) expireLocked(identity string, pool netip.Prefix, now time.Time) bool {
-	ls, ok := l.byID[identity][pool]
-	if !ok || ls.held || now.Before(ls.expires) {
-		return false
+// expireLocked drops the lease on a if it was released and its TTL has
+// passed, and reports whether it did. The lease is found by its address,
+// not by the pool being probed: it may have been made from a pool the
+// server no longer has, or from an overlapping one.
+func (l *MemoryLeases) expireLocked(a netip.Addr, now time.Time) bool {
+	identity := l.byAddr[a]
+	for pool, ls := range l.byID[identity] {
+		if ls.addr != a {
+			continue
+		}
+		if ls.held || now.Before(ls.expires) {
+			return false
+		}
+		delete(l.byID[identity], pool)
+		if len(l.byID[identity]) == 0 {
+			delete(l.byID, identity)
+		}
+		delete(l.byAddr, a)
+		return true
 	}
-	delete(l.byID[identity], pool)
-	if len(l.byID[identity]) == 0 {
-		delete(l.byID, identity)
-	}
-	delete(l.byAddr, ls.addr)
-	return true
+	return false
 }
 
 // Renew implements Leases: it marks identity's lease on a held again.

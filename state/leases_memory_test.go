@@ -114,6 +114,40 @@ func TestLeasesReleaseKeepsAddressForTTL(t *testing.T) {
 	}
 }
 
+// TestLeasesExpireAcrossPools: a released lease made from one pool expires
+// when its address is probed from another (the server's pools changed, or
+// overlap), so the address can be handed out again.
+func TestLeasesExpireAcrossPools(t *testing.T) {
+	small := netip.MustParsePrefix("10.77.0.0/30") // 10.77.0.1, 10.77.0.2
+	large := netip.MustParsePrefix("10.77.0.0/29") // 10.77.0.1 … 10.77.0.6
+	l := NewMemoryLeases(time.Hour)
+	now := time.Unix(1e9, 0)
+	l.now = func() time.Time { return now }
+	var old []netip.Addr
+	for _, id := range []string{"a", "b"} {
+		ad, err := l.Assign(id, small, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release(id, ad)
+		old = append(old, ad)
+	}
+	now = now.Add(2 * time.Hour)
+	got := map[netip.Addr]bool{}
+	for i := range 6 {
+		ad, err := l.Assign(fmt.Sprintf("new%d", i), large, nil)
+		if err != nil {
+			t.Fatalf("new%d from %s after the old leases expired: %v", i, large, err)
+		}
+		got[ad] = true
+	}
+	for _, ad := range old {
+		if !got[ad] {
+			t.Errorf("%s, released from %s and expired, was never handed out from %s", ad, small, large)
+		}
+	}
+}
+
 func TestRevocations(t *testing.T) {
 	r := NewMemoryRevocations()
 	s := big.NewInt(0x1234)
