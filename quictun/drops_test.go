@@ -2,14 +2,17 @@ package quictun
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/quictun/internal/wire"
+	"github.com/quictun/quictun/state"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
 
@@ -174,5 +177,52 @@ func TestDropDeviceRead(t *testing.T) {
 	waitDrop(t, "a device that dropped on read", DropDeviceRead, func() uint64 { return srv.Status().Drops.Get(DropDeviceRead) })
 	if got := srv.Status().Drops.Get(DropDeviceRead); got != 3 {
 		t.Errorf("device_read = %d, want the device's 3", got)
+	}
+}
+
+// exhaustedV6 is a lease store whose IPv6 pools are always exhausted, as
+// a second pool that runs out after the first one leased.
+type exhaustedV6 struct {
+	*state.MemoryLeases
+	released []netip.Addr
+}
+
+func (l *exhaustedV6) Assign(id string, pool netip.Prefix, taken func(netip.Addr) bool) (netip.Addr, error) {
+	if pool.Addr().Is6() {
+		return netip.Addr{}, fmt.Errorf("pool %s is exhausted", pool)
+	}
+	return l.MemoryLeases.Assign(id, pool, taken)
+}
+
+func (l *exhaustedV6) Release(id string, a netip.Addr) {
+	l.released = append(l.released, a)
+	l.MemoryLeases.Release(id, a)
+}
+
+// TestRefusedClientReleasesLeases: a client refused after one of its pool
+// addresses was leased gives that lease back, so the address does not stay
+// bound to a client that never got a tunnel.
+func TestRefusedClientReleasesLeases(t *testing.T) {
+	leases := &exhaustedV6{MemoryLeases: state.NewMemoryLeases(0)}
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Pools:    []netip.Prefix{netip.MustParsePrefix("10.77.0.128/25"), netip.MustParsePrefix("fd77::80/121")},
+		Leases:   leases,
+	})
+	c := startClient(t, s, "nopool", "ca", ClientConfig{}, false)
+	select {
+	case err := <-c.err:
+		if !strings.Contains(err.Error(), "exhausted") {
+			t.Fatalf("Run = %v, want the refusal for the exhausted pool", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client was not refused in 10 s")
+	}
+	v4, err := leases.MemoryLeases.Assign("nopool", netip.MustParsePrefix("10.77.0.128/25"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.released) != 1 || leases.released[0] != v4 {
+		t.Errorf("released %v after the refusal, want nopool's IPv4 lease %s", leases.released, v4)
 	}
 }

@@ -358,6 +358,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	}
 	addrs, err := s.addressesFor(id, ss)
 	if err != nil {
+		s.releaseLeases(ss) // from the pools that did have an address
 		var re *RemoteError
 		if errors.As(err, &re) {
 			return refuse(re.Code, "%s", re.Message)
@@ -366,6 +367,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	}
 	ss.addrs = addrs
 	if err := s.register(ss); err != nil {
+		s.releaseLeases(ss)
 		var re *RemoteError
 		errors.As(err, &re)
 		return refuse(re.Code, "%s", re.Message)
@@ -505,6 +507,14 @@ func (s *Server) register(ss *session) error {
 	return nil
 }
 
+// releaseLeases gives back the pool addresses ss leased: it left, or was
+// refused after they were leased.
+func (s *Server) releaseLeases(ss *session) {
+	for _, a := range ss.leased {
+		s.leases.Release(ss.name, a)
+	}
+}
+
 // remove forgets ss: its routes and MACs (not its successor's) and its
 // place in the identity map if it still holds it.
 func (s *Server) remove(ss *session) {
@@ -517,9 +527,7 @@ func (s *Server) remove(ss *session) {
 	s.mu.Unlock()
 	s.sessionsChanged()
 	s.macs.RemovePort(ss)
-	for _, a := range ss.leased {
-		s.leases.Release(ss.name, a)
-	}
+	s.releaseLeases(ss)
 	if ss.undoRoutes != nil {
 		if err := ss.undoRoutes(); err != nil {
 			ss.log.Warn("could not remove the client's routes", "err", err)
