@@ -52,7 +52,10 @@ func Drop(t Target) error {
 			return fmt.Errorf("keep capabilities across the change of user: %w", err)
 		}
 	}
-	if t.GID >= 0 {
+	// Only root sets groups: setgroups needs CAP_SETGID even to keep the
+	// list, and a process that is not root may only name its own group
+	// (checked above), which it has already.
+	if t.GID >= 0 && euid == 0 {
 		if err := syscall.Setgroups([]int{t.GID}); err != nil {
 			return fmt.Errorf("set supplementary groups to %d: %w", t.GID, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -192,6 +193,33 @@ func TestDrop(t *testing.T) {
 				t.Errorf("child: %s", r.ChildErr)
 			} else {
 				check("child process", r.Child)
+			}
+
+			// Started as nobody already (systemd's User=), naming itself:
+			// nothing to change, and nothing it may not do (setgroups needs
+			// CAP_SETGID even to keep the list).
+			// (From a copy nobody can reach: the test's temporary directory
+			// is root's alone.)
+			selfBin := filepath.Join(work, "dropper")
+			data, err := os.ReadFile(bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(selfBin, data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			self := exec.Command(selfBin)
+			self.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}}
+			out, err = self.Output()
+			if err != nil {
+				t.Fatalf("dropper as nobody: %v\n%s", err, out)
+			}
+			r.DropErr = "no report"
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("dropper output: %v\n%s", err, out)
+			}
+			if r.DropErr != "" {
+				t.Errorf("Drop to the user and group the process already has: %s", r.DropErr)
 			}
 		})
 	}
