@@ -105,4 +105,4 @@ recovery: build ## measure roaming recovery times (needs root)
 .PHONY: bench
 bench: ## throughput, packet rate, RTT, CPU/GB: raw veth vs quictun TUN/TAP vs wireguard-go (needs root, ~6 min; bin/bench.json, see docs/PERFORMANCE.md)
 	@if [ "$$(id -u)" -ne 0 ]; then echo "make bench needs root (network namespaces, TUN devices): sudo make bench"; exit 1; fi
-	PATH="$(godir)$${PATH:+:$$PATH}" testdata/netns/bench.sh
+	$(if $(godir),PATH="$(godir):$$PATH") testdata/netns/bench.sh
