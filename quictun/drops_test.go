@@ -226,3 +226,36 @@ func TestRefusedClientReleasesLeases(t *testing.T) {
 		t.Errorf("released %v after the refusal, want nopool's IPv4 lease %s", leases.released, v4)
 	}
 }
+
+// TestShuttingDownClientRedials: a client that connects while the server
+// is closing is told so as connected ones are (CloseShutdown) and keeps
+// redialling; it is not refused for good.
+func TestShuttingDownClientRedials(t *testing.T) {
+	s := startServer(t, device.TUN, ServerConfig{
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+	})
+	s.srv.mu.Lock()
+	s.srv.closed = true // as Close sets it, before the sessions are told
+	s.srv.mu.Unlock()
+	c := startClient(t, s, "client1", "ca", ClientConfig{}, false)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(c.cl.Status().LastError, "shutting down") {
+		select {
+		case err := <-c.err:
+			t.Fatalf("the client gave up: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown in the client's status after 10 s: %+v", c.cl.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-c.err:
+		t.Fatalf("the client gave up after the shutdown: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if st := c.cl.Status().State; st == StateStopped {
+		t.Errorf("client %s, want it still dialling", st)
+	}
+}

@@ -297,6 +297,8 @@ func (s *Server) handle(conn *quic.Conn) {
 		var re *RemoteError
 		if errors.As(err, &re) {
 			log.Warn("client refused", "reason", re.Message)
+		} else if errors.Is(err, errShuttingDown) {
+			log.Warn("client refused", "reason", err.Error())
 		} else if conn.Context().Err() == nil {
 			log.Warn("client setup failed", "err", err)
 		}
@@ -368,6 +370,10 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	ss.addrs = addrs
 	if err := s.register(ss); err != nil {
 		s.releaseLeases(ss)
+		if errors.Is(err, errShuttingDown) {
+			conn.CloseWithError(CloseShutdown, err.Error())
+			return nil, err
+		}
 		var re *RemoteError
 		errors.As(err, &re)
 		return refuse(re.Code, "%s", re.Message)
@@ -463,13 +469,18 @@ func (s *Server) isServerAddr(a netip.Addr) bool {
 	return false
 }
 
+// errShuttingDown is register's answer once the server is closing: the
+// client is told as every connected one is (CloseShutdown), so that it
+// redials, not refused for good.
+var errShuttingDown = errors.New("server shutting down")
+
 // register makes ss the session of its identity (replacing an older one at
 // once) and installs its routes.
 func (s *Server) register(ss *session) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return &RemoteError{Code: CodeProtocol, Message: "server shutting down"}
+		return errShuttingDown
 	}
 	if s.mode == device.TUN {
 		for _, p := range ss.allowed() {
