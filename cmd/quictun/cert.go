@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -179,31 +180,16 @@ func certIssue(c *cli.Context) error {
 	}
 
 	dir := c.String("dir")
-	caCert, caKey := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
-	if _, err := os.Stat(caCert); errors.Is(err, fs.ErrNotExist) {
-		return usageError{fmt.Errorf("no CA in %s (%s is missing): make one first with `quictun cert ca --dir %s`", dir, caCert, dir)}
-	}
-	ca, err := qcrypto.LoadKeyPair(caCert, caKey)
+	ca, err := openCA(dir)
 	if err != nil {
-		return usageError{fmt.Errorf("load CA: %w", err)}
-	}
-	if !ca.Leaf.IsCA {
-		return usageError{fmt.Errorf("%s is not a CA certificate: remake it with `quictun cert ca --dir %s --force`", caCert, dir)}
-	}
-	caCertPEM, err := os.ReadFile(caCert)
-	if err != nil {
-		return usageError{fmt.Errorf("read CA certificate: %w", err)}
-	}
-	caKeyPEM, err := os.ReadFile(caKey)
-	if err != nil {
-		return usageError{fmt.Errorf("read CA key: %w", err)}
+		return err
 	}
 
 	certFile, keyFile := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	if err := prepareOutputs(dir, c.Bool("force"), certFile, keyFile); err != nil {
 		return err
 	}
-	certPEM, keyPEM, err := qcrypto.Issue(caCertPEM, caKeyPEM, opts)
+	certPEM, keyPEM, err := qcrypto.Issue(ca.certPEM, ca.keyPEM, opts)
 	if err != nil {
 		return usageError{err}
 	}
@@ -216,9 +202,9 @@ func certIssue(c *cli.Context) error {
 	if opts.Server {
 		kind = "server"
 	}
-	fmt.Fprintf(w, "wrote %s and %s (key mode 0600): %s certificate %q signed by %q\n", certFile, keyFile, kind, name, ca.Leaf.Subject.CommonName)
-	if want := time.Now().AddDate(0, 0, opts.Days); ca.Leaf.NotAfter.Before(want.Add(-time.Hour)) {
-		fmt.Fprintf(w, "note: valid only until %s, when the CA expires (not %d days)\n", ca.Leaf.NotAfter.UTC().Format(time.DateOnly), opts.Days)
+	fmt.Fprintf(w, "wrote %s and %s (key mode 0600): %s certificate %q signed by %q\n", certFile, keyFile, kind, name, ca.cert.Leaf.Subject.CommonName)
+	if want := time.Now().AddDate(0, 0, opts.Days); ca.cert.Leaf.NotAfter.Before(want.Add(-time.Hour)) {
+		fmt.Fprintf(w, "note: valid only until %s, when the CA expires (not %d days)\n", ca.cert.Leaf.NotAfter.UTC().Format(time.DateOnly), opts.Days)
 	}
 	for _, p := range prefixes {
 		if p.Bits() >= 0 {
@@ -229,6 +215,39 @@ func certIssue(c *cli.Context) error {
 		fmt.Fprintf(w, "note: no --ip: the server assigns %q a tunnel address from its --pool\n", name)
 	}
 	return nil
+}
+
+// signingCA is the CA of a --dir, loaded to sign with: its certificate
+// and key, and the PEM files they were read from.
+type signingCA struct {
+	cert    tls.Certificate // Leaf set
+	certPEM []byte
+	keyPEM  []byte
+}
+
+// openCA loads <dir>/ca.crt and <dir>/ca.key for cert issue (and every
+// other command that signs), with errors that say what to do.
+func openCA(dir string) (*signingCA, error) {
+	caCert, caKey := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	if _, err := os.Stat(caCert); errors.Is(err, fs.ErrNotExist) {
+		return nil, usageError{fmt.Errorf("no CA in %s (%s is missing): make one first with `quictun cert ca --dir %s`", dir, caCert, dir)}
+	}
+	cert, err := qcrypto.LoadKeyPair(caCert, caKey)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("load CA: %w", err)}
+	}
+	if !cert.Leaf.IsCA {
+		return nil, usageError{fmt.Errorf("%s is not a CA certificate: remake it with `quictun cert ca --dir %s --force`", caCert, dir)}
+	}
+	certPEM, err := os.ReadFile(caCert)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("read CA certificate: %w", err)}
+	}
+	keyPEM, err := os.ReadFile(caKey)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("read CA key: %w", err)}
+	}
+	return &signingCA{cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
 }
 
 // parseTunnelIP parses a --ip value: an address with or without a prefix
