@@ -146,8 +146,6 @@ type Reassembler struct {
 	// limit is the largest packet rebuilt: maxReassembled. Tests lower it,
 	// so that the fuzzer reaches it with small inputs.
 	limit int
-
-	completed, expired, malformed atomic.Uint64
 }
 
 // reasmSlot is one packet in progress.
@@ -194,17 +192,14 @@ func NewReassembler(slots int, timeout time.Duration, onExpire func()) *Reassemb
 // it is for counting, not fatal. Steady state does not allocate.
 func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	if len(dg) < FragmentHeaderLen+1 {
-		r.malformed.Add(1)
 		return nil, ErrFragmentShort
 	}
 	if dg[0]&TypeMask != TypeFragment {
-		r.malformed.Add(1)
 		return nil, ErrFragmentType
 	}
 	id := binary.BigEndian.Uint16(dg[1:3])
 	index, count := int(dg[3]), int(dg[4])
 	if count < 2 || count > MaxFragments || index >= count {
-		r.malformed.Add(1)
 		return nil, ErrFragmentHeader
 	}
 	piece := dg[FragmentHeaderLen:]
@@ -212,14 +207,12 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	// Every piece but the last is at least as long as the last, and the
 	// last is at least 1 byte: one piece bounds the packet from below.
 	if (isLast && count*len(piece) > r.limit) || (!isLast && (count-1)*len(piece) >= r.limit) {
-		r.malformed.Add(1)
 		return nil, ErrFragmentTooLarge
 	}
 
 	s := r.slotFor(id, now)
 	if s.inUse && s.count != count {
 		r.drop(s)
-		r.malformed.Add(1)
 		return nil, ErrFragmentInconsistent
 	}
 	if !s.inUse {
@@ -232,12 +225,10 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	if isLast {
 		if s.pieceLen != 0 && len(piece) > s.pieceLen {
 			r.drop(s)
-			r.malformed.Add(1)
 			return nil, ErrFragmentInconsistent
 		}
 		if s.pieceLen != 0 && (count-1)*s.pieceLen+len(piece) > r.limit {
 			r.drop(s)
-			r.malformed.Add(1)
 			return nil, ErrFragmentTooLarge
 		}
 		s.lastLen = len(piece)
@@ -248,19 +239,16 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 		case s.pieceLen == 0:
 			if s.lastLen > len(piece) {
 				r.drop(s)
-				r.malformed.Add(1)
 				return nil, ErrFragmentInconsistent
 			}
 			if (count-1)*len(piece)+s.lastLen > r.limit {
 				r.drop(s)
-				r.malformed.Add(1)
 				return nil, ErrFragmentTooLarge
 			}
 			s.pieceLen = len(piece)
 			s.buf = growBuf(s.buf, min(count*len(piece), r.limit))
 		case s.pieceLen != len(piece):
 			r.drop(s)
-			r.malformed.Add(1)
 			return nil, ErrFragmentInconsistent
 		}
 		copy(s.buf[index*s.pieceLen:], piece)
@@ -274,7 +262,6 @@ func (r *Reassembler) Add(dg []byte, now time.Time) ([]byte, error) {
 	pkt := s.buf[:total]
 	copy(pkt[(s.count-1)*s.pieceLen:], s.last[:s.lastLen])
 	s.inUse = false
-	r.completed.Add(1)
 	return pkt, nil
 }
 
@@ -318,9 +305,8 @@ func (r *Reassembler) slotFor(id uint16, now time.Time) *reasmSlot {
 	return oldest
 }
 
-// expire counts one incomplete packet given up and tells onExpire.
+// expire tells onExpire of one incomplete packet given up.
 func (r *Reassembler) expire() {
-	r.expired.Add(1)
 	if r.onExpire != nil {
 		r.onExpire()
 	}
@@ -328,14 +314,6 @@ func (r *Reassembler) expire() {
 
 // drop frees a slot, keeping its buffers.
 func (r *Reassembler) drop(s *reasmSlot) { s.inUse = false }
-
-// stats returns how many packets were rebuilt, how many incomplete ones were
-// dropped (timed out, stale or evicted), and how many datagrams Add
-// refused with an error.
-// Safe to call concurrently with Add.
-func (r *Reassembler) stats() (completed, expired, malformed uint64) {
-	return r.completed.Load(), r.expired.Load(), r.malformed.Load()
-}
 
 // growBuf returns b resliced to n bytes, reallocated if its capacity is too
 // small (rounded up to 2 KiB so similar sizes reuse it).
