@@ -62,7 +62,7 @@ func parseGROSeg(f []byte) (s groSeg, ok bool) {
 	}
 	s.ip = ip
 	switch et {
-	case 0x0800:
+	case packet.EtherTypeIPv4:
 		// Version 4, no options, total length matching the frame (no
 		// Ethernet padding), DF alone and offset 0, TCP.
 		if len(f) < ip+20 || f[ip] != 0x45 || int(binary.BigEndian.Uint16(f[ip+2:])) != len(f)-ip ||
@@ -70,7 +70,7 @@ func parseGROSeg(f []byte) (s groSeg, ok bool) {
 			return s, false
 		}
 		s.l4 = ip + 20
-	default: // 0x86dd
+	default: // packet.EtherTypeIPv6
 		if len(f) < ip+40 || f[ip]>>4 != 6 || f[ip+6] != unix.IPPROTO_TCP ||
 			int(binary.BigEndian.Uint16(f[ip+4:])) != len(f)-ip-40 {
 			return s, false

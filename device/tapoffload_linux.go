@@ -191,11 +191,11 @@ func (s *tcpSplit) start(frame []byte, hdr vnetHdr) error {
 	gso := hdr.gsoType &^ vnetGSOECN
 	l4 := int(hdr.csumStart)
 	switch {
-	case gso == vnetGSOTCPv4 && et == 0x0800:
+	case gso == vnetGSOTCPv4 && et == packet.EtherTypeIPv4:
 		if len(frame) < ip+20 || frame[ip]>>4 != 4 || ip+int(frame[ip]&0xf)*4 != l4 || frame[ip]&0xf < 5 || frame[ip+9] != unix.IPPROTO_TCP {
 			return fmt.Errorf("TCPv4 GSO frame with a bad IPv4 header: %w", errBadFrame)
 		}
-	case gso == vnetGSOTCPv6 && et == 0x86dd:
+	case gso == vnetGSOTCPv6 && et == packet.EtherTypeIPv6:
 		if len(frame) < ip+40 || frame[ip]>>4 != 6 || l4 < ip+40 {
 			return fmt.Errorf("TCPv6 GSO frame with a bad IPv6 header: %w", errBadFrame)
 		}
