@@ -45,10 +45,12 @@ type procs struct {
 
 // tuneRuntime readies the Go runtime for a tunnel, first thing in listen
 // and connect: --low-latency (which may re-execute the process), the GC
-// target, then --procs; it returns what setProcs returns.
+// target and the memory trimmer, then --procs; it returns what setProcs
+// returns.
 func tuneRuntime(c *cli.Context, log *slog.Logger) (*procs, error) {
 	lowLatency(c, log)
 	tuneGC()
+	startMemoryTrim(log)
 	return setProcs(c, log)
 }
 
