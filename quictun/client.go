@@ -413,10 +413,7 @@ func (c *Client) readDevice() {
 	for i := range bufs {
 		bufs[i] = make([]byte, size)
 	}
-	var scratch [wire.MaxFragments][]byte
-	for i := range scratch {
-		scratch[i] = make([]byte, c.maxDatagram)
-	}
+	var scratch [wire.MaxFragments][]byte // made by sendPacket when first needed
 	icmpBuf := make([]byte, 1280)
 	one := make([][]byte, 1)
 	tap := c.dev.Kind() == device.TAP

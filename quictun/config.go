@@ -114,7 +114,8 @@ type ServerConfig struct {
 	Keepalive time.Duration
 	// IdleTimeout detects a dead client. 0: DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// QueueLen bounds each session's outbound queue. 0: DefaultQueueLen.
+	// QueueLen bounds each session's outbound queue (rounded up to a power
+	// of two; the queue grows to it only in a burst). 0: DefaultQueueLen.
 	QueueLen int
 	// AddRoutes, when set, is called with the networks a client's
 	// certificate routes behind it (URI SANs), to route them via the

@@ -105,30 +105,31 @@ func (b *devBatch) flush(c *Counters) {
 	b.owned = b.owned[:0]
 }
 
+// drainChunk is how many datagrams drain takes from its queue at a time.
+const drainChunk = 64
+
 // drain delivers datagrams from q, blocking for the first and then taking
-// whatever else is queued, up to a batch, before each flush. deliver
-// decodes one datagram and adds what is for the device to b; it must not
-// keep the datagram, which drain hands back to quic-go for reuse
-// (quic.ReleaseDatagram, third_party/README.md). It returns when q is
-// closed.
-func (b *devBatch) drain(q <-chan []byte, deliver func([]byte), c *Counters) {
-	for dg := range q {
-		deliver(dg)
-		quic.ReleaseDatagram(dg)
-	more:
-		for !b.full() {
-			select {
-			case dg, ok := <-q:
-				if !ok {
-					break more
-				}
-				deliver(dg)
-				quic.ReleaseDatagram(dg)
-			default:
-				break more
-			}
+// whatever else is queued; the batch is flushed when it is full (add does
+// that) and whenever the queue has run empty. deliver decodes one datagram
+// and adds what is for the device to b; it must not keep the datagram,
+// which drain hands back to quic-go for reuse (quic.ReleaseDatagram,
+// third_party/README.md). It returns when q is closed and empty.
+func (b *devBatch) drain(q *queue[[]byte], deliver func([]byte), c *Counters) {
+	chunk := make([][]byte, 0, drainChunk)
+	for {
+		var ok bool
+		chunk, ok = q.take(chunk[:0], nil)
+		if !ok {
+			break
 		}
-		b.flush(c)
+		for i, dg := range chunk {
+			deliver(dg)
+			quic.ReleaseDatagram(dg)
+			chunk[i] = nil
+		}
+		if len(chunk) < cap(chunk) { // took all there was
+			b.flush(c)
+		}
 	}
 	b.flush(c)
 }

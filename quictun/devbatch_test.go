@@ -44,13 +44,13 @@ func TestDevBatch(t *testing.T) {
 	if b.size != device.OffloadBufSize {
 		t.Errorf("TUN batch buffers: %d bytes, want the offload size %d", b.size, device.OffloadBufSize)
 	}
-	q := make(chan []byte, 16)
+	q := newQueue[[]byte](16)
 	for i := 0; i < 6; i++ {
-		q <- []byte(fmt.Sprintf("pkt%d", i))
+		q.push([]byte(fmt.Sprintf("pkt%d", i)))
 	}
-	q <- []byte("bad!")
-	q <- []byte("after")
-	close(q)
+	q.push([]byte("bad!"))
+	q.push([]byte("after"))
+	q.close()
 	b.drain(q, func(dg []byte) { b.add(dg, &c) }, &c)
 	// The flush after a full batch happens before the next add; the bad
 	// packet ends the second write, and the packet after it is written by

@@ -68,7 +68,7 @@ func waitDrop(t *testing.T, what string, r DropReason, get func() uint64) {
 func TestDropInboundFull(t *testing.T) {
 	client, server := quicPair(t)
 	var c Counters
-	q := make(chan []byte, 1) // nobody drains it
+	q := newQueue[[]byte](1) // nobody drains it
 	go receiveDatagrams(server, nil, q, &c)
 	for i := 0; i < 64; i++ {
 		if err := client.SendDatagram([]byte{wire.TypePacket, byte(i)}); err != nil {

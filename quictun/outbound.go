@@ -153,24 +153,30 @@ func tapMSS(packetSize int) int {
 	return MaxDatagramPayload(packetSize) - wire.PacketHeaderLen - packet.EthHeaderLen - packet.IPv4HeaderLen - packet.TCPHeaderLen
 }
 
+// sendChunk is how many packets sendLoop takes from its queue at a time.
+const sendChunk = 16
+
 // sendLoop drains the session's queue into its connection. It is the only
 // goroutine that calls SendDatagram for the session, so its blocking is
 // the session's own backpressure.
 func (ss *session) sendLoop() {
-	var frag [wire.MaxFragments][]byte
-	for i := range frag {
-		frag[i] = make([]byte, ss.maxDatagram)
-	}
+	var frag [wire.MaxFragments][]byte // made by sendPacket when first needed
 	done := ss.conn.Context().Done()
+	chunk := make([]*packetBuf, 0, sendChunk)
 	for {
-		select {
-		case <-done:
+		var ok bool
+		if chunk, ok = ss.queue.take(chunk[:0], done); !ok {
 			return
-		case pb := <-ss.queue:
+		}
+		for i, pb := range chunk {
 			err := sendPacket(ss.conn, pb.data[headroom-wire.PacketHeaderLen:headroom+pb.n], &ss.maxDatagram,
 				&ss.srv.frag, frag[:], &ss.Counters)
 			ss.srv.bufs.put(pb)
+			chunk[i] = nil
 			if err != nil {
+				for _, rest := range chunk[i+1:] {
+					ss.srv.bufs.put(rest)
+				}
 				return
 			}
 		}
@@ -178,8 +184,10 @@ func (ss *session) sendLoop() {
 }
 
 // sendPacket sends one packet, whose 1-byte header slot is dg[0], as a
-// datagram, or split into fragments when it does not fit. It returns an
-// error only when the connection is gone.
+// datagram, or split into fragments when it does not fit, written into
+// scratch (MaxFragments buffers, made here on first use and kept by the
+// caller for the next call). It returns an error only when the connection
+// is gone.
 func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *wire.Fragmenter, scratch [][]byte, c *Counters) error {
 	n := len(dg) - wire.PacketHeaderLen
 	if len(dg) <= *maxDatagram {
@@ -198,6 +206,12 @@ func sendPacket(conn *quic.Conn, dg []byte, maxDatagram *int, f *wire.Fragmenter
 		*maxDatagram = int(tl.MaxDatagramPayloadSize)
 	}
 	for i := range scratch {
+		if cap(scratch[i]) < *maxDatagram {
+			// First fragmented packet of this connection (or a larger
+			// datagram size): most never fragment, so the pieces' buffers
+			// are made when needed, not up front for every session.
+			scratch[i] = make([]byte, *maxDatagram)
+		}
 		scratch[i] = scratch[i][:cap(scratch[i])]
 	}
 	k, err := f.Split(dg[wire.PacketHeaderLen:], *maxDatagram, scratch)

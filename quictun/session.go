@@ -30,8 +30,8 @@ type session struct {
 	// maxDatagram is the largest datagram payload we send on conn.
 	maxDatagram int
 
-	queue chan *packetBuf // outbound, drained by sendLoop
-	ready atomic.Bool     // set once the client said ready; cleared when it ends
+	queue *queue[*packetBuf] // outbound, drained by sendLoop
+	ready atomic.Bool        // set once the client said ready; cleared when it ends
 
 	// scratch is the inbound goroutine's one-element slice for device writes.
 	scratch [][]byte
@@ -61,7 +61,7 @@ func newSession(s *Server, conn *quic.Conn, id qcrypto.Identity, log *slog.Logge
 		log:         log,
 		peerMTU:     s.cfg.MTU,
 		maxDatagram: MaxDatagramPayload(s.cfg.PacketSize),
-		queue:       make(chan *packetBuf, s.cfg.QueueLen),
+		queue:       newQueue[*packetBuf](s.cfg.QueueLen),
 		scratch:     make([][]byte, 1),
 	}
 }
@@ -79,9 +79,7 @@ func (ss *session) allowed() []netip.Prefix {
 // enqueue hands pb to the sender without blocking; a full queue drops it
 // (and counts it) so one slow client cannot stall the others.
 func (ss *session) enqueue(pb *packetBuf) {
-	select {
-	case ss.queue <- pb:
-	default:
+	if !ss.queue.push(pb) {
 		ss.Drop(DropQueueFull)
 		ss.srv.bufs.put(pb)
 	}
@@ -111,14 +109,8 @@ func (ss *session) run() {
 	ss.inboundLoop()
 	ss.ready.Store(false)
 	wg.Wait()
-	for {
-		select {
-		case pb := <-ss.queue:
-			ss.srv.bufs.put(pb)
-		default:
-			return
-		}
-	}
+	ss.queue.close()
+	ss.queue.drainAll(ss.srv.bufs.put)
 }
 
 // watchPath logs when the client's address changes (QUIC connection

@@ -18,7 +18,7 @@ import (
 // by benchHub.
 func addSession(s *Server, name, addr string) *session {
 	ss := &session{srv: s, name: name, peerMTU: s.cfg.MTU, maxDatagram: MaxDatagramPayload(DefaultPacketSize),
-		queue: make(chan *packetBuf, 64), id: qcrypto.Identity{Name: name}, scratch: make([][]byte, 1)}
+		queue: newQueue[*packetBuf](64), id: qcrypto.Identity{Name: name}, scratch: make([][]byte, 1)}
 	ss.addrs = []netip.Prefix{netip.MustParsePrefix(addr)}
 	ss.log = s.log
 	ss.ready.Store(true)
@@ -138,7 +138,7 @@ func TestDropReasons(t *testing.T) {
 			s.forwardTUN(pb)
 		}},
 		{"queue full", device.TUN, DropQueueFull, false, func(t *testing.T, s *Server, c1, c2 *session) {
-			for i := 0; i <= cap(c1.queue); i++ {
+			for i := 0; i <= c1.queue.max; i++ {
 				pb := s.bufs.get()
 				pb.n = copy(pb.data[headroom:], udp4("10.77.0.1", "10.77.0.11", []byte("x"), false))
 				s.forwardTUN(pb)
@@ -151,9 +151,7 @@ func TestDropReasons(t *testing.T) {
 				copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, i, 0x08, 0x06})
 				s.inboundTAP(c1, frame)
 			}
-			for len(c2.queue) > 0 { // the broadcasts, flooded as they should be
-				s.bufs.put(<-c2.queue)
-			}
+			c2.queue.drainAll(s.bufs.put) // the broadcasts, flooded as they should be
 		}},
 	}
 	for _, tt := range tests {
@@ -176,8 +174,8 @@ func TestDropReasons(t *testing.T) {
 					}
 				}
 			}
-			if len(c2.queue) != 0 {
-				t.Errorf("c2 was handed %d packets, want none", len(c2.queue))
+			if n := c2.queue.len(); n != 0 {
+				t.Errorf("c2 was handed %d packets, want none", n)
 			}
 		})
 	}
