@@ -117,9 +117,18 @@ const e2eServiceUser = 65534
 // keeping only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (AmbientCapabilities=,
 // CapabilityBoundingSet=), no new privileges. env and setpriv exec, so the
 // PID is quictun's.
+//
+// The service user opens /dev/net/tun itself, which distributions make
+// mode 0666 (CAP_NET_ADMIN does not pass file permissions); some machines
+// (this project's VMs among them) have it 0600. So the process runs in a
+// mount namespace of its own with a /dev/net that holds a 0666 node of
+// the same device: nothing of the host's /dev changes, and the node goes
+// with the namespace. unshare and sh exec, so the PID stays quictun's.
 func e2eAsService(bin, notify string, args ...string) []string {
 	caps := "+net_admin,+net_bind_service"
-	return append([]string{"env", "NOTIFY_SOCKET=" + notify,
+	return append([]string{"unshare", "--mount", "sh", "-c",
+		`mount -t tmpfs -o mode=0755 quictun-e2e /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && exec "$@"`, "sh",
+		"env", "NOTIFY_SOCKET=" + notify,
 		"setpriv", fmt.Sprintf("--reuid=%d", e2eServiceUser), fmt.Sprintf("--regid=%d", e2eServiceUser), "--clear-groups",
 		"--inh-caps=" + caps, "--ambient-caps=" + caps, "--bounding-set=-all," + caps, "--no-new-privs",
 		bin, "--log-level", e2eLogLevel()}, args...)
