@@ -451,3 +451,64 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestCRLRecipes runs the CRL recipes of docs/CERTIFICATES.md after the
+// recipes that make the PKI, and checks that the CRL they write is signed
+// by the recipe's CA and lists laptop1 for keyCompromise, and nothing else.
+func TestCRLRecipes(t *testing.T) {
+	tests := []struct {
+		name, pki, crl string
+		setup          func(t *testing.T) []string
+	}{
+		{"openssl", "openssl", "openssl-crl", func(t *testing.T) []string { requireOpenSSL(t); return nil }},
+		{"easy-rsa", "easy-rsa", "easy-rsa-crl", func(t *testing.T) []string {
+			requireOpenSSL(t)
+			path := os.Getenv("PATH") + string(os.PathListSeparator) + "/usr/share/easy-rsa"
+			for _, d := range filepath.SplitList(path) {
+				if fi, err := os.Stat(filepath.Join(d, "easyrsa")); err == nil && !fi.IsDir() {
+					return []string{"PATH=" + path}
+				}
+			}
+			t.Skip("easy-rsa is not installed (apt-get install easy-rsa): skipping its recipe")
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.setup(t)
+			// The PKI recipe may leave the shell in pki/; the CRL recipe
+			// starts where the reader stands, above it.
+			code := "top=$PWD\n" + recipe(t, tt.pki) + "cd \"$top\"\n" + recipe(t, tt.crl)
+			dir := runRecipe(t, code, env...)
+			cas, err := LoadCertificates(filepath.Join(dir, "pki", "ca.crt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			crl, err := LoadCRL(filepath.Join(dir, "pki", "crl.pem"), cas)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(crl.RevokedCertificateEntries); n != 1 {
+				t.Fatalf("the CRL lists %d certificates, want 1 (laptop1)", n)
+			}
+			if e := crl.RevokedCertificateEntries[0]; e.ReasonCode != int(ReasonKeyCompromise) {
+				t.Errorf("reason %d, want keyCompromise", e.ReasonCode)
+			}
+			// laptop1's certificate: where the recipe left it (easy-rsa
+			// moves it to revoked/ by its serial).
+			files, _ := filepath.Glob(filepath.Join(dir, "pki", "laptop1.crt"))
+			more, _ := filepath.Glob(filepath.Join(dir, "pki", "revoked", "certs_by_serial", "*.crt"))
+			files = append(files, more...)
+			if len(files) != 1 {
+				t.Fatalf("laptop1's certificate: found %q", files)
+			}
+			laptop, err := LoadCertificates(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if laptop[0].Subject.CommonName != "laptop1" || FindRevoked(crl, laptop[0].SerialNumber) == nil {
+				t.Errorf("the CRL does not list %s (%q, serial %x)", files[0], laptop[0].Subject.CommonName, laptop[0].SerialNumber)
+			}
+		})
+	}
+}

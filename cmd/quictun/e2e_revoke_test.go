@@ -37,7 +37,7 @@ func e2eLogTime(t *testing.T, line string) time.Time {
 
 // e2eRevokedExit checks that client p ended its tunnel because its
 // certificate was revoked within e2eRevokeBound of since (by the time of
-// its "tunnel down" log line), and then exited non-zero saying so.
+// its "tunnel down" log line), and then exited with status 2 saying so.
 func e2eRevokedExit(t *testing.T, p *nsProc, since time.Time) {
 	t.Helper()
 	code, exited := p.Wait(e2eRejectTimeout)
@@ -45,8 +45,8 @@ func e2eRevokedExit(t *testing.T, p *nsProc, since time.Time) {
 		t.Fatalf("%s still running %v after its certificate was revoked:\n%s", p.name, e2eRejectTimeout, p.Dump())
 	}
 	line := e2eErrorLine(p.Stderr())
-	if code == 0 || !e2eRevokedLine.MatchString(line) {
-		t.Errorf("%s exited %d with %q; want a non-zero exit saying the certificate is revoked", p.name, code, line)
+	if code != 2 || !e2eRevokedLine.MatchString(line) {
+		t.Errorf("%s exited %d with %q; want exit status 2 (not restarted by systemd) saying the certificate is revoked", p.name, code, line)
 	}
 	down := roamLines(p, "tunnel down", `reason="certificate revoked"`)
 	if len(down) != 1 {
@@ -163,8 +163,8 @@ crl = %q
 		l := l.With(t)
 		code, stderr, exited := l.RunQuictun(aNS, "clientA-again", e2eRejectTimeout, e2eConnectArgs("c1", "--dev", "qt0")...)
 		line := e2eErrorLine(stderr)
-		if !exited || code == 0 || !e2eRevokedLine.MatchString(line) {
-			t.Errorf("a new client with c1's revoked certificate: exited=%v code %d, %q; want a non-zero exit saying it is revoked", exited, code, line)
+		if !exited || code != 2 || !e2eRevokedLine.MatchString(line) {
+			t.Errorf("a new client with c1's revoked certificate: exited=%v code %d, %q; want exit status 2 saying it is revoked", exited, code, line)
 		}
 		if !roamWaitLines(srv, 1, 5*time.Second, "client refused", "peer=c1", `reason="certificate revoked"`, "resumed=false") {
 			t.Errorf("the server did not log refusing c1's new handshake:\n%s", srv.Stderr())
@@ -193,8 +193,8 @@ crl = %q
 		if !exited {
 			t.Fatalf("client B still running %v after the restart, revoked:\n%s\n%s", e2eRejectTimeout, b.Dump(), srv2.Dump())
 		}
-		if line := e2eErrorLine(b.Stderr()); code == 0 || !e2eRevokedLine.MatchString(line) {
-			t.Errorf("client B exited %d with %q; want a non-zero exit saying the certificate is revoked", code, line)
+		if line := e2eErrorLine(b.Stderr()); code != 2 || !e2eRevokedLine.MatchString(line) {
+			t.Errorf("client B exited %d with %q; want exit status 2 saying the certificate is revoked", code, line)
 		}
 		if !roamWaitLines(srv2, 1, 5*time.Second, "client refused", "peer=c2", `reason="certificate revoked"`, "resumed=true") {
 			t.Errorf("the new server did not refuse c2's resumed handshake (want a \"client refused\" line with resumed=true):\n%s", srv2.Stderr())
@@ -231,8 +231,8 @@ func TestE2ERevokeOtherCRLs(t *testing.T) {
 		code, stderr, exited := l.RunQuictun(c1NS, name+"-revoked", e2eRejectTimeout, "connect", "--server", "10.0.0.1:4433",
 			"--cert", revoked[0], "--key", revoked[1], "--ca", ca, "--dev", "qt0")
 		line := e2eErrorLine(stderr)
-		if !exited || code == 0 || !e2eRevokedLine.MatchString(line) {
-			t.Errorf("the client the %s CRL lists: exited=%v code %d, %q; want a non-zero exit saying it is revoked", name, exited, code, line)
+		if !exited || code != 2 || !e2eRevokedLine.MatchString(line) {
+			t.Errorf("the client the %s CRL lists: exited=%v code %d, %q; want exit status 2 saying it is revoked", name, exited, code, line)
 		} else {
 			t.Logf("the client the %s CRL lists: exit %d: %s", name, code, line)
 		}
