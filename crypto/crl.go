@@ -9,7 +9,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -131,7 +133,13 @@ func ParseCRL(data []byte, file string) (*x509.RevocationList, error) {
 // ReadCRL reads and parses the CRL in file (PEM or DER), without checking
 // its signature.
 func ReadCRL(file string) (*x509.RevocationList, error) {
-	data, err := readFile(file, "CRL")
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("CRL file %s does not exist: check the path (quictun cert revoke and cert crl write <dir>/crl.pem)", file)
+	}
+	if err != nil {
+		data, err = readFile(file, "CRL")
+	}
 	if err != nil {
 		return nil, err
 	}
