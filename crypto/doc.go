@@ -2,7 +2,10 @@
 // CA and the leaf certificates it signs, loading certificates and keys made
 // by quictun or by other tools (OpenSSL, easy-rsa), reading what a peer's
 // certificate says about it (its Identity: name, tunnel addresses, routes),
-// and the mutual-TLS 1.3 configurations of the server and the client.
+// the mutual-TLS 1.3 configurations of the server and the client, and
+// certificate revocation lists: made and extended here (CreateCRL), or by
+// OpenSSL and easy-rsa, read in PEM or DER and checked against the CA
+// (LoadCRL).
 //
 // The package shadows the standard library's crypto; import it under an
 // alias (for example qcrypto) in files that need both.

@@ -219,6 +219,10 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	if ctx.Err() == nil {
 		c.log.Warn("tunnel down", "reason", closeReason(err))
 	}
+	if errors.As(err, &ae) && ae.Remote && quic.ApplicationErrorCode(ae.ErrorCode) == CloseRevoked {
+		// A redial would be refused: give up now, saying why.
+		return true, &PermanentError{Err: ErrRevoked}
+	}
 	return true, err
 }
 
@@ -227,7 +231,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, error) {
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open control stream: %w", err)
+		return nil, classifyDialError(fmt.Errorf("open control stream: %w", err), c.cfg.Server)
 	}
 	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
 	defer stop()

@@ -252,14 +252,22 @@ func (s *Server) maintain() {
 			}
 		case <-changed:
 			for _, ss := range s.readySessions(arr[:0], nil) {
-				certs := ss.conn.ConnectionState().TLS.PeerCertificates
-				if len(certs) > 0 && s.revoked(certs[0].SerialNumber) {
-					ss.log.Warn("closing the session of a revoked certificate", "serial", certs[0].SerialNumber.Text(16))
-					ss.conn.CloseWithError(CloseRevoked, "certificate revoked")
-				}
+				s.closeIfRevoked(ss)
 			}
 		}
 	}
+}
+
+// closeIfRevoked closes ss with CloseRevoked if its client's certificate
+// is revoked now, and reports whether it did.
+func (s *Server) closeIfRevoked(ss *session) bool {
+	certs := ss.conn.ConnectionState().TLS.PeerCertificates
+	if len(certs) == 0 || !s.revoked(certs[0].SerialNumber) {
+		return false
+	}
+	ss.log.Warn("closing the session of a revoked certificate", "serial", certs[0].SerialNumber.Text(16))
+	ss.conn.CloseWithError(CloseRevoked, "certificate revoked")
+	return true
 }
 
 // revoked reports whether the certificate with this serial is revoked.
@@ -286,7 +294,8 @@ func (s *Server) handle(conn *quic.Conn) {
 	if s.revoked(certs[0].SerialNumber) {
 		s.stats.count(HandshakeRevoked)
 		s.log.Warn("client refused", "peer", id.Name, "remote", remote, "reason", "certificate revoked",
-			"serial", certs[0].SerialNumber.Text(16), "fingerprint", id.Fingerprint)
+			"serial", certs[0].SerialNumber.Text(16), "resumed", conn.ConnectionState().TLS.DidResume,
+			"fingerprint", id.Fingerprint)
 		conn.CloseWithError(CloseRevoked, "certificate revoked")
 		return
 	}

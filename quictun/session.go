@@ -106,6 +106,10 @@ func (ss *session) run() {
 		ss.pushRoutes()
 	}()
 	ss.ready.Store(true)
+	// A revocation that came while the session was being set up passed it
+	// by (the server closes only ready sessions when the set changes):
+	// check once more, now that it is ready.
+	ss.srv.closeIfRevoked(ss)
 	ss.inboundLoop()
 	ss.ready.Store(false)
 	wg.Wait()

@@ -130,7 +130,7 @@ func TestClientStatusStates(t *testing.T) {
 
 // TestRevocationClosesSession revokes a connected client's certificate:
 // its session is closed at once with CloseRevoked, its client gives up
-// with ErrRevoked (its redial is refused), and the other client stays.
+// with ErrRevoked without redialling, and the other client stays.
 func TestRevocationClosesSession(t *testing.T) {
 	rev := state.NewMemoryRevocations()
 	s := startServer(t, device.TUN, ServerConfig{
@@ -148,6 +148,9 @@ func TestRevocationClosesSession(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("client1 still running 5 s after its certificate was revoked")
+	}
+	if n := s.srv.stats.handshakes[HandshakeRevoked].Load(); n != 0 {
+		t.Errorf("client1 redialled %d× after its session was closed as revoked; it must give up at once", n)
 	}
 	if ss := s.session("client1"); ss != nil && ss.ready.Load() {
 		t.Error("client1's session is still ready")

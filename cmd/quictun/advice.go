@@ -35,6 +35,10 @@ func advise(err error) error {
 	var cr *quictun.CertRejectedError
 	var re *quictun.RemoteError
 	switch {
+	case errors.Is(err, quictun.ErrRevoked):
+		// Exit status 2, which the systemd units do not restart: every
+		// restart would be refused again.
+		return usageError{err}
 	case errors.As(err, &ce):
 		flag, ok := configFlags[ce.Field]
 		if !ok {

@@ -33,6 +33,7 @@ func TestAdvise(t *testing.T) {
 			"is --cert signed by the CA the server trusts (its --ca)", 1},
 		{"refused for mode", &quictun.PermanentError{Err: &quictun.RemoteError{Code: quictun.CodeModeMismatch, Message: "the server runs in tun mode"}},
 			"set --mode to the server's mode", 1},
+		{"revoked", &quictun.PermanentError{Err: quictun.ErrRevoked}, "certificate is revoked", 2},
 		{"port in use", fmt.Errorf("listen on :4433: %w", syscall.EADDRINUSE), "(--listen)", 1},
 		{"other", fmt.Errorf("something else"), "something else", 1},
 	}

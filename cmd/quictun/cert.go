@@ -21,18 +21,20 @@ import (
 func certCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cert",
-		Usage: "make a private CA, issue server and client certificates, show a certificate",
+		Usage: "make a private CA, issue server and client certificates, show a certificate, revoke one",
 		Description: `quictun authenticates both ends with certificates signed by one private CA.
   quictun cert ca    --dir pki                      # pki/ca.crt, pki/ca.key
   quictun cert issue --dir pki --name server --server --host vpn.example.com
   quictun cert issue --dir pki --name laptop1 --ip 10.77.0.11/24 --route 192.168.50.0/24
   quictun cert show  pki/laptop1.crt
+  quictun cert revoke --dir pki --name laptop1 --reason keyCompromise   # pki/crl.pem
+  quictun cert crl   --dir pki --days 30                 # sign pki/crl.pem anew
 
 Keys are ECDSA P-256, written mode 0600; existing files are never
 overwritten without --force. Keep ca.key off the VPN server if you can: the
 server needs only ca.crt, server.crt and server.key.
 Certificates made with OpenSSL or easy-rsa work too: see docs/CERTIFICATES.md.`,
-		Subcommands: []*cli.Command{certCACommand(), certIssueCommand(), certShowCommand()},
+		Subcommands: []*cli.Command{certCACommand(), certIssueCommand(), certShowCommand(), certRevokeCommand(), certCRLCommand()},
 		Action:      unknownCommand(cli.ShowSubcommandHelp),
 	}
 }
@@ -358,7 +360,7 @@ func certShow(c *cli.Context) error {
 			return usageError{err}
 		}
 		for i, cert := range certs {
-			out = append(out, shown{f, i + 1, len(certs), qcrypto.Describe(cert)})
+			out = append(out, shown{f, i + 1, len(certs), qcrypto.Describe(cert) + revokedNote(f, cert)})
 		}
 	}
 	w := c.App.Writer

@@ -62,6 +62,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
+	flags = append(flags, crlFlag())
 	flags = append(flags, configFlag())
 	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
@@ -144,6 +145,10 @@ func runListen(c *cli.Context) error {
 		return fmt.Errorf("derive session ticket key: %w", err)
 	}
 	tlsConf.SetSessionTicketKeys([][32]byte{ticketKey})
+	crl, err := setupServerCRL(c, slog.Default())
+	if err != nil {
+		return err
+	}
 	srk := quic.StatelessResetKey(resetKey)
 
 	log := slog.Default()
@@ -153,11 +158,14 @@ func runListen(c *cli.Context) error {
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		StatelessResetKey: &srk, Logger: log,
 		SessionsChanged: sessionsChanged,
+		Revocations:     crl.Revocations(),
 		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
 		return advise(err)
 	}
+	stopCRL := crl.Watch()
+	defer stopCRL()
 	mx := newLiveMetrics(log)
 	err = mx.start(metricsAt, metrics.NewServerCollector(srv, metrics.Options{CertificateExpiry: cert.Leaf.NotAfter}))
 	if err != nil {
@@ -172,7 +180,7 @@ func runListen(c *cli.Context) error {
 			"bridge", bridge, "ip", c.StringSlice("ip"))
 		devAddrs = nil
 	}
-	reload := oneAtATime(systemd.Reload(reloader(c, log, srv, mx)))
+	reload := oneAtATime(systemd.Reload(crl.withReload(reloader(c, log, srv, mx))))
 	ctl, err := startServerControl(srv, devName, mode, cert.Leaf, reload, log)
 	if err != nil {
 		srv.Close()

@@ -33,6 +33,7 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 		return noConfigFile
 	}
 	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file}
+	r.crl = serverCRLOf(c)
 	return r.reload
 }
 
@@ -41,6 +42,7 @@ type configReloader struct {
 	cfg     *loadedConfig
 	server  liveServer   // nil: routes and pools need a restart
 	metrics *liveMetrics // nil: the metrics address needs a restart
+	crl     *serverCRL   // nil: no CRL (connect)
 	log     *slog.Logger
 
 	// running holds the file's values in effect: those read at start,
@@ -113,6 +115,8 @@ func (r *configReloader) isLive(key string) bool {
 		return r.server != nil
 	case "metrics":
 		return r.metrics != nil
+	case "crl":
+		return r.crl != nil
 	}
 	return false
 }
@@ -164,6 +168,13 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 			return fail(key, err)
 		}
 		undo = append(undo, func() error { return set(before) })
+	}
+	if slices.Contains(keys, "crl") {
+		before := r.crl.Path()
+		if err := r.crl.SetPath(firstOf(r.text(f, "crl"))); err != nil {
+			return fail("crl", err)
+		}
+		undo = append(undo, func() error { return r.crl.SetPath(before) })
 	}
 	if slices.Contains(keys, "metrics") {
 		now, before := firstOf(r.text(f, "metrics")), firstOf(r.text(r.running, "metrics"))
