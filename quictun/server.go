@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quictun/quictun/third_party/quic-go"
@@ -41,10 +42,13 @@ type Server struct {
 	routes *hub.Routes[*session] // TUN: tunnel addresses and client routes → session
 	macs   *hub.MACs[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
-	leases state.Leases
-	live   *liveConfig     // pushed routes and pools, which change while running
-	frag   wire.Fragmenter // fragment ids, shared by all senders
-	icmp   *rateLimiter
+	// isolate and pinMACs are the TAP switch's policy (tapPolicy), which
+	// SetTAPPolicy changes while frames are switched.
+	isolate, pinMACs atomic.Bool
+	leases           state.Leases
+	live             *liveConfig     // pushed routes and pools, which change while running
+	frag             wire.Fragmenter // fragment ids, shared by all senders
+	icmp             *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
 	devScratch [][]byte
 	logRL      *rateLimiter
@@ -97,7 +101,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // defaults filled in) without opening a socket: NewServer binds it, and
 // tests and benchmarks drive it as it is.
 func newHub(cfg ServerConfig) *Server {
-	return &Server{
+	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mode:       cfg.Mode,
@@ -112,6 +116,9 @@ func newHub(cfg ServerConfig) *Server {
 		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
 	}
+	s.isolate.Store(cfg.IsolateClients)
+	s.pinMACs.Store(cfg.PinMACs)
+	return s
 }
 
 // MTU returns the device MTU the server runs with (and announces to
@@ -502,6 +509,12 @@ func (s *Server) register(ss *session) error {
 		}
 	}
 	s.mu.Unlock()
+	if old != nil && s.mode == device.TAP {
+		// The same client on a new connection: its MACs are its own. Left
+		// on the old session until that one is removed, pinning
+		// (PinMACs) would refuse the new one's first frames.
+		s.macs.RemovePort(old)
+	}
 	s.sessionsChanged()
 	if old != nil {
 		old.log.Info("client replaced by a new connection of the same identity")
