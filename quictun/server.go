@@ -42,16 +42,17 @@ type Server struct {
 	routes *hub.Routes[*session] // TUN: tunnel addresses and client routes → session
 	macs   *hub.MACs[*session]   // TAP: MAC → session, or local for the device
 	local  *session              // TAP: the port that stands for the device
-	// isolate and pinMACs are the TAP switch's policy (tapPolicy), which
-	// SetTAPPolicy changes while frames are switched.
-	isolate, pinMACs atomic.Bool
-	leases           state.Leases
-	live             *liveConfig     // pushed routes and pools, which change while running
-	frag             wire.Fragmenter // fragment ids, shared by all senders
-	icmp             *rateLimiter
+	leases state.Leases
+	live   *liveConfig     // pushed routes and pools, which change while running
+	frag   wire.Fragmenter // fragment ids, shared by all senders
+	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
 	devScratch [][]byte
 	logRL      *rateLimiter
+
+	// isolate and pinMACs are the TAP switch's policy (tapPolicy), which
+	// SetTAPPolicy changes while frames are switched.
+	isolate, pinMACs atomic.Bool
 
 	// Counters of the server as a whole: packets read from the device
 	// that no session owns, socket reads held back (udp.RxGate), and the like.
