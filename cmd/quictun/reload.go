@@ -20,6 +20,8 @@ import (
 type liveServer interface {
 	SetRoutes([]netip.Prefix) error
 	SetPools([]netip.Prefix) error
+	// SetTAPPolicy takes isolate-clients and pin-macs (tappolicy.go).
+	SetTAPPolicy(isolateClients, pinMACs bool) error
 }
 
 // reloader returns the function that SIGHUP (and `quictun reload`) calls
@@ -32,7 +34,7 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 	if lc == nil {
 		return noConfigFile
 	}
-	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file}
+	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file, flags: c}
 	return r.reload
 }
 
@@ -42,6 +44,7 @@ type configReloader struct {
 	server  liveServer   // nil: routes and pools need a restart
 	metrics *liveMetrics // nil: the metrics address needs a restart
 	log     *slog.Logger
+	flags   *cli.Context // the command's, for the values of fixed keys
 
 	// running holds the file's values in effect: those read at start,
 	// with the keys applied by later reloads. A change that needs a
@@ -109,7 +112,7 @@ func (r *configReloader) isLive(key string) bool {
 	switch key {
 	case "log-level":
 		return true
-	case "route", "pool":
+	case "route", "pool", "isolate-clients", "pin-macs":
 		return r.server != nil
 	case "metrics":
 		return r.metrics != nil
@@ -164,6 +167,19 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 			return fail(key, err)
 		}
 		undo = append(undo, func() error { return set(before) })
+	}
+	if slices.Contains(keys, "isolate-clients") || slices.Contains(keys, "pin-macs") {
+		// One call for both: pin-macs left unset follows isolate-clients.
+		key := "isolate-clients"
+		if !slices.Contains(keys, key) {
+			key = "pin-macs"
+		}
+		isolate, pin := liveTAPPolicy(r.flags, r.cfg.fixed, f)
+		wasIsolated, wasPinned := liveTAPPolicy(r.flags, r.cfg.fixed, r.running)
+		if err := r.server.SetTAPPolicy(isolate, pin); err != nil {
+			return fail(key, err)
+		}
+		undo = append(undo, func() error { return r.server.SetTAPPolicy(wasIsolated, wasPinned) })
 	}
 	if slices.Contains(keys, "metrics") {
 		now, before := firstOf(r.text(f, "metrics")), firstOf(r.text(r.running, "metrics"))
