@@ -134,3 +134,37 @@ func TestTAPPolicyNoAlloc(t *testing.T) {
 		t.Errorf("policy drops %d, c2 handed %d frames; want some and none", c1.Dropped(DropPolicy), len(c2.queue))
 	}
 }
+
+// TestTAPPinnedReconnect: under PinMACs another client may not use a
+// client's MAC, but the client itself, reconnecting with the same
+// identity, may at once (its old session's entries leave with it).
+func TestTAPPinnedReconnect(t *testing.T) {
+	s := startServer(t, device.TAP, ServerConfig{PinMACs: true})
+	macA := []byte{0x02, 0, 0, 0, 0, 0xa}
+	frame := func(src []byte, tag string) []byte {
+		f := make([]byte, 60)
+		copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		copy(f[6:], src)
+		f[12], f[13] = 0x88, 0xb5 // local experimental ethertype
+		copy(f[14:], tag)
+		return f
+	}
+	first := startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	first.peer.write(t, frame(macA, "first"))
+	if s.peer.next(5*time.Second, hasPayload([]byte("first"))) == nil {
+		t.Fatal("client1's broadcast did not reach the server's device")
+	}
+	other := startClient(t, s, "client2", "ca", ClientConfig{}, true)
+	other.peer.write(t, frame(macA, "other"))
+	if s.peer.next(300*time.Millisecond, hasPayload([]byte("other"))) != nil {
+		t.Error("client2 sent with client1's MAC and its frame reached the device")
+	}
+	again := startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	again.peer.write(t, frame(macA, "again"))
+	if s.peer.next(5*time.Second, hasPayload([]byte("again"))) == nil {
+		t.Error("client1 reconnected: its first frame with its own MAC did not reach the device")
+	}
+	if n := s.session("client2").Dropped(DropSpoofed); n != 1 {
+		t.Errorf("client2's spoofed drops: %d, want 1", n)
+	}
+}
