@@ -106,6 +106,12 @@ log-level = "info"
 		} else {
 			t.Logf("a's policy drops: %d → %d", before, after)
 		}
+		out, code := e2eCtl(l, srvNS, "status")
+		if code != 0 || !strings.Contains(out, "policy ") {
+			t.Errorf("quictun status (exit %d) shows no policy drops:\n%s", code, out)
+		} else {
+			t.Logf("quictun status:\n%s", out)
+		}
 	})
 
 	t.Run("pinned: b cannot send with a's MAC", func(t *testing.T) {
