@@ -13,10 +13,10 @@ import (
 
 // liveServer is what a reload changes in a running server without
 // dropping a tunnel: the routes pushed to the clients (sent to those
-// connected over their control streams) and the address pools for clients
-// that connect from now on. Each call takes the whole new list and either
-// applies it or returns an error and changes nothing. listen passes its
-// *quictun.Server.
+// connected over their control streams), the address pools for clients
+// that connect from now on, and the TAP switch's policy. Each call takes
+// the whole new list (or both settings) and either applies it or returns
+// an error and changes nothing. listen passes its *quictun.Server.
 type liveServer interface {
 	SetRoutes([]netip.Prefix) error
 	SetPools([]netip.Prefix) error
@@ -41,7 +41,7 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 // configReloader re-reads a --config file and applies what changed.
 type configReloader struct {
 	cfg     *loadedConfig
-	server  liveServer   // nil: routes and pools need a restart
+	server  liveServer   // nil: routes, pools and the TAP policy need a restart
 	metrics *liveMetrics // nil: the metrics address needs a restart
 	log     *slog.Logger
 	flags   *cli.Context // the command's, for the values of fixed keys
