@@ -132,6 +132,23 @@ type ServerConfig struct {
 	// and when the set changes the sessions of clients revoked since are
 	// closed with CloseRevoked. Nil: nothing is revoked.
 	Revocations state.Revocations
+	// IsolateClients (TAP mode) keeps clients apart, as OpenVPN does
+	// without client-to-client: a client's frames go to the server's
+	// device only (broadcasts too), and a frame to a MAC learned on
+	// another client is dropped with DropPolicy. Frames from the device
+	// still reach every client. Server.SetTAPPolicy changes it while
+	// running. False: every port reaches every other.
+	IsolateClients bool
+	// PinMACs (TAP mode) stops a client from sending with a source MAC
+	// that the switch holds live on another port (another client's, or a
+	// host on the device's side): such frames are dropped with
+	// DropSpoofed, not learned and not forwarded, until the entry ages out
+	// (5 minutes after it was last seen) or its client leaves. Frames
+	// from the device always learn: the server's own LAN is trusted, so a
+	// MAC a client claimed first moves back when its host speaks there.
+	// Server.SetTAPPolicy changes it while running. False: a MAC moves to
+	// the port it was last seen on (a host that moves between sites).
+	PinMACs bool
 	// SessionsChanged, when set, is called with the number of clients
 	// connected each time it changes, outside the server's locks. Calls do
 	// not overlap, and the last one carries the current number. Nil: not
@@ -336,6 +353,9 @@ func (c ServerConfig) Validate() error {
 		return configErr("Networks", "a TUN server needs its own tunnel address, e.g. 10.77.0.1/24")
 	}
 	if err := checkNetworks("Routes", c.Routes); err != nil {
+		return err
+	}
+	if err := checkTAPPolicy(c.Mode, c.IsolateClients, c.PinMACs); err != nil {
 		return err
 	}
 	return checkPools(c.Mode, c.Networks, c.Pools)

@@ -103,6 +103,8 @@ func hubDropReason(r hub.Reason) DropReason {
 		return DropLinkLocal
 	case hub.Loop:
 		return DropLoop
+	case hub.Policy:
+		return DropPolicy
 	}
 	// The hub has no other reasons (TestDropReasons provokes each); one
 	// added there must be added here too, or it is counted as no_route.
@@ -127,13 +129,20 @@ func (s *Server) inboundTAP(ss *session, pkt []byte) {
 		ss.Drop(DropBadEthernet)
 		return
 	}
-	dst, act, why, learned := hub.DecideTAP(s.macs, ss, srcMAC, dstMAC, time.Now())
+	dst, act, why, learned := hub.DecideTAP(s.macs, s.tapPolicy(), ss, srcMAC, dstMAC, time.Now())
 	if !learned {
 		ss.Drop(DropMACTableFull)
 	}
 	switch {
 	case act == hub.Drop:
 		ss.Drop(hubDropReason(why))
+		if why == hub.Spoofed && s.logRL.allow(time.Now()) {
+			holder := "unknown"
+			if p, ok := s.macs.Lookup(srcMAC, time.Now()); ok {
+				holder = p.name
+			}
+			ss.log.Warn("dropped frame with a source MAC pinned to another port", "src", srcMAC, "held_by", holder)
+		}
 		return
 	case act == hub.ToPort && dst == s.local:
 		s.deliverLocal(ss, pkt)

@@ -116,7 +116,7 @@ func (s *Server) forwardTAP(pb *packetBuf) {
 		return
 	}
 	packet.ClampMSSFrame(pkt, tapMSS(s.cfg.PacketSize))
-	dst, act, why, learned := hub.DecideTAP(s.macs, s.local, srcMAC, dstMAC, time.Now())
+	dst, act, why, learned := hub.DecideTAP(s.macs, s.tapPolicy(), s.local, srcMAC, dstMAC, time.Now())
 	if !learned {
 		s.Counters.Drop(DropMACTableFull)
 	}

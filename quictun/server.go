@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quictun/quictun/third_party/quic-go"
@@ -48,6 +49,10 @@ type Server struct {
 	// devScratch is the device reader's one-element slice for device writes.
 	devScratch [][]byte
 	logRL      *rateLimiter
+
+	// isolate and pinMACs are the TAP switch's policy (tapPolicy), which
+	// SetTAPPolicy changes while frames are switched.
+	isolate, pinMACs atomic.Bool
 
 	// Counters of the server as a whole: packets read from the device
 	// that no session owns, socket reads held back (udp.RxGate), and the like.
@@ -97,7 +102,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // defaults filled in) without opening a socket: NewServer binds it, and
 // tests and benchmarks drive it as it is.
 func newHub(cfg ServerConfig) *Server {
-	return &Server{
+	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mode:       cfg.Mode,
@@ -112,6 +117,9 @@ func newHub(cfg ServerConfig) *Server {
 		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
 	}
+	s.isolate.Store(cfg.IsolateClients)
+	s.pinMACs.Store(cfg.PinMACs)
+	return s
 }
 
 // MTU returns the device MTU the server runs with (and announces to
@@ -511,6 +519,12 @@ func (s *Server) register(ss *session) error {
 		}
 	}
 	s.mu.Unlock()
+	if old != nil && s.mode == device.TAP {
+		// The same client on a new connection: its MACs are its own. Left
+		// on the old session until that one is removed, pinning
+		// (PinMACs) would refuse the new one's first frames.
+		s.macs.RemovePort(old)
+	}
 	s.sessionsChanged()
 	if old != nil {
 		old.log.Info("client replaced by a new connection of the same identity")

@@ -42,7 +42,8 @@ const (
 	// DropBadEthernet: a TAP frame too short for an Ethernet header.
 	DropBadEthernet
 	// DropSpoofed: an inbound packet whose source address the client does
-	// not own.
+	// not own (TUN), or, with ServerConfig.PinMACs, a frame whose source
+	// MAC the switch holds live on another port (TAP).
 	DropSpoofed
 	// DropNoRoute: no session owns the destination.
 	DropNoRoute
@@ -80,6 +81,9 @@ const (
 	// DropDeviceRead: frames the TAP device dropped on read (malformed or
 	// unsupported offload), as the device counts them.
 	DropDeviceRead
+	// DropPolicy: a packet the administrator's policy forbids, e.g. a
+	// frame from one client to another with ServerConfig.IsolateClients.
+	DropPolicy
 
 	numDropReasons
 )
@@ -107,6 +111,7 @@ var dropNames = [numDropReasons]string{
 	DropDeviceError:          "device_error",
 	DropMACTableFull:         "mac_table_full",
 	DropDeviceRead:           "device_read",
+	DropPolicy:               "policy",
 }
 
 // String returns the reason's name, e.g. "queue_full".

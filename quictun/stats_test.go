@@ -144,6 +144,21 @@ func TestDropReasons(t *testing.T) {
 				s.forwardTUN(pb)
 			}
 		}},
+		{"spoofed MAC", device.TAP, DropSpoofed, false, func(t *testing.T, s *Server, c1, c2 *session) {
+			if err := s.SetTAPPolicy(false, true); err != nil {
+				t.Fatal(err)
+			}
+			s.macs.Learn(packet.MAC{2, 0, 0, 0, 0, 2}, c2, time.Now())
+			// c1 broadcasting as c2: neither learned nor flooded to c2.
+			s.inboundTAP(c1, ethFrame(packet.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, packet.MAC{2, 0, 0, 0, 0, 2}))
+		}},
+		{"policy: isolated clients", device.TAP, DropPolicy, false, func(t *testing.T, s *Server, c1, c2 *session) {
+			if err := s.SetTAPPolicy(true, false); err != nil {
+				t.Fatal(err)
+			}
+			s.macs.Learn(packet.MAC{2, 0, 0, 0, 0, 2}, c2, time.Now())
+			s.inboundTAP(c1, ethFrame(packet.MAC{2, 0, 0, 0, 0, 2}, packet.MAC{2, 0, 0, 0, 0, 1}))
+		}},
 		{"mac table full", device.TAP, DropMACTableFull, false, func(t *testing.T, s *Server, c1, c2 *session) {
 			s.macs = hub.NewMACs[*session](time.Minute, 1)
 			for i := byte(1); i <= 2; i++ {

@@ -20,6 +20,10 @@ var configFlags = map[string]string{
 	"MaxRetries": "--max-retries",
 	"Mode":       "--mode",
 	"TLS":        "--cert/--key/--ca",
+
+	// The TAP switch's policy (tappolicy.go).
+	"IsolateClients": "--isolate-clients",
+	"PinMACs":        "--pin-macs",
 }
 
 // advise turns an error of the core, which speaks of config fields and

@@ -63,6 +63,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, crlFlag())
+	flags = append(flags, tapPolicyFlags()...)
 	flags = append(flags, configFlag())
 	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
@@ -151,8 +152,10 @@ func runListen(c *cli.Context) error {
 	}
 	srk := quic.StatelessResetKey(resetKey)
 
+	isolateClients, pinMACs := tapPolicy(c)
 	log := slog.Default()
 	srv, err := quictun.NewServer(quictun.ServerConfig{
+		IsolateClients: isolateClients, PinMACs: pinMACs,
 		Mode: mode, TLS: tlsConf, Listen: c.String("listen"),
 		Networks: ips, Pools: pools, Routes: routes, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),

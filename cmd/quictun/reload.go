@@ -13,13 +13,15 @@ import (
 
 // liveServer is what a reload changes in a running server without
 // dropping a tunnel: the routes pushed to the clients (sent to those
-// connected over their control streams) and the address pools for clients
-// that connect from now on. Each call takes the whole new list and either
-// applies it or returns an error and changes nothing. listen passes its
-// *quictun.Server.
+// connected over their control streams), the address pools for clients
+// that connect from now on, and the TAP switch's policy. Each call takes
+// the whole new list (or both settings) and either applies it or returns
+// an error and changes nothing. listen passes its *quictun.Server.
 type liveServer interface {
 	SetRoutes([]netip.Prefix) error
 	SetPools([]netip.Prefix) error
+	// SetTAPPolicy takes isolate-clients and pin-macs (tappolicy.go).
+	SetTAPPolicy(isolateClients, pinMACs bool) error
 }
 
 // reloader returns the function that SIGHUP (and `quictun reload`) calls
@@ -32,7 +34,7 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 	if lc == nil {
 		return noConfigFile
 	}
-	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file}
+	r := &configReloader{cfg: lc, server: server, metrics: mx, log: log, running: lc.file, flags: c}
 	r.crl = serverCRLOf(c)
 	return r.reload
 }
@@ -40,10 +42,11 @@ func reloader(c *cli.Context, log *slog.Logger, server liveServer, mx *liveMetri
 // configReloader re-reads a --config file and applies what changed.
 type configReloader struct {
 	cfg     *loadedConfig
-	server  liveServer   // nil: routes and pools need a restart
+	server  liveServer   // nil: routes, pools and the TAP policy need a restart
 	metrics *liveMetrics // nil: the metrics address needs a restart
 	crl     *serverCRL   // nil: no CRL (connect)
 	log     *slog.Logger
+	flags   *cli.Context // the command's, for the values of fixed keys
 
 	// running holds the file's values in effect: those read at start,
 	// with the keys applied by later reloads. A change that needs a
@@ -111,7 +114,7 @@ func (r *configReloader) isLive(key string) bool {
 	switch key {
 	case "log-level":
 		return true
-	case "route", "pool":
+	case "route", "pool", "isolate-clients", "pin-macs":
 		return r.server != nil
 	case "metrics":
 		return r.metrics != nil
@@ -175,6 +178,19 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 			return fail("crl", err)
 		}
 		undo = append(undo, func() error { return r.crl.SetPath(before) })
+	}
+	if slices.Contains(keys, "isolate-clients") || slices.Contains(keys, "pin-macs") {
+		// One call for both: pin-macs left unset follows isolate-clients.
+		key := "isolate-clients"
+		if !slices.Contains(keys, key) {
+			key = "pin-macs"
+		}
+		isolate, pin := liveTAPPolicy(r.flags, r.cfg.fixed, f)
+		wasIsolated, wasPinned := liveTAPPolicy(r.flags, r.cfg.fixed, r.running)
+		if err := r.server.SetTAPPolicy(isolate, pin); err != nil {
+			return fail(key, err)
+		}
+		undo = append(undo, func() error { return r.server.SetTAPPolicy(wasIsolated, wasPinned) })
 	}
 	if slices.Contains(keys, "metrics") {
 		now, before := firstOf(r.text(f, "metrics")), firstOf(r.text(r.running, "metrics"))

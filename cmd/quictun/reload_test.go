@@ -24,6 +24,16 @@ import (
 type recordingServer struct {
 	routes, pools [][]netip.Prefix
 	refusePools   bool
+	tap           [][2]bool // isolate-clients, pin-macs
+	refuseTAP     bool
+}
+
+func (s *recordingServer) SetTAPPolicy(isolateClients, pinMACs bool) error {
+	if s.refuseTAP {
+		return errors.New("applies to TAP mode only")
+	}
+	s.tap = append(s.tap, [2]bool{isolateClients, pinMACs})
+	return nil
 }
 
 func (s *recordingServer) SetRoutes(p []netip.Prefix) error {

@@ -33,7 +33,8 @@ type Reason uint8
 // The reasons a decision drops a packet.
 const (
 	// Spoofed: a TUN packet from a port whose source address the port
-	// does not own.
+	// does not own; with TAPPolicy.PinMACs, a frame from a port whose
+	// source MAC is live on another port.
 	Spoofed Reason = iota + 1
 	// NoRoute: a TUN packet from the device to an address no ready port
 	// owns.
@@ -44,6 +45,9 @@ const (
 	// Loop: a TUN packet a port sent to one of its own addresses, or a
 	// frame to a MAC on the port it came from, already on its segment.
 	Loop
+	// Policy: a packet the administrator's policy forbids, e.g. with
+	// TAPPolicy.Isolate a frame from one client port to another's MAC.
+	Policy
 )
 
 // DecideTUNFromClient decides for a TUN packet (src → dst) that port from
@@ -80,23 +84,64 @@ func DecideTUNFromDevice[T comparable](routes *Routes[T], ready func(T) bool, ds
 	return zero, Drop, NoRoute
 }
 
+// TAPPolicy is what DecideTAP enforces beyond plain learning. The zero
+// value (but for Local) is a plain learning switch: every port reaches
+// every other, and a MAC moves to the port it was last seen on.
+type TAPPolicy[T comparable] struct {
+	// Local is the port that stands for the server's own device; every
+	// other port is a client. Isolate and PinMACs need it.
+	Local T
+	// Isolate keeps clients apart: a frame from a client goes to Local
+	// only (broadcast, multicast and unknown unicast too), and one to a
+	// MAC learned on another client is dropped as Policy. Frames from
+	// Local are switched as ever, floods reaching every client.
+	Isolate bool
+	// PinMACs stops a client from sending with a source MAC that is live
+	// on another port (another client's, or one of the device's LAN
+	// hosts): the frame is dropped as Spoofed, not learned and not
+	// forwarded. An entry that ages out (or leaves with its port) no
+	// longer pins. Local is trusted as the server's own LAN: its frames
+	// always learn, so a MAC a client claimed moves back to the device
+	// as soon as the real host speaks there.
+	PinMACs bool
+}
+
 // DecideTAP learns that src was seen on port from and decides where a
 // frame to dst goes: the port that owns dst, or a flood for broadcast,
-// multicast and unknown unicast. A frame to the port it came from is
-// already on its segment and dropped as a loop. learned is false when the
-// MAC table was full and refused src (the caller counts that; the frame is
-// still switched).
-func DecideTAP[T comparable](macs *MACs[T], from T, src, dst packet.MAC, now time.Time) (to T, act Action, why Reason, learned bool) {
-	learned = macs.Learn(src, from, now)
+// multicast and unknown unicast, within what p allows. A frame to the port
+// it came from is already on its segment and dropped as a loop. learned is
+// false when the MAC table was full and refused src (the caller counts
+// that; the frame is still switched).
+func DecideTAP[T comparable](macs *MACs[T], p TAPPolicy[T], from T, src, dst packet.MAC, now time.Time) (to T, act Action, why Reason, learned bool) {
+	var zero T
+	client := from != p.Local
+	if client && p.PinMACs {
+		var pinned bool
+		learned, pinned = macs.LearnPinned(src, from, now)
+		if pinned {
+			return zero, Drop, Spoofed, true
+		}
+	} else {
+		learned = macs.Learn(src, from, now)
+	}
+	isolated := client && p.Isolate
 	if !dst.IsMulticast() {
 		if owner, ok := macs.Lookup(dst, now); ok {
-			if owner == from {
-				var zero T
+			switch {
+			case owner == from:
 				return zero, Drop, Loop, learned
+			case isolated && owner != p.Local:
+				return zero, Drop, Policy, learned
 			}
 			return owner, ToPort, 0, learned
 		}
 	}
-	var zero T
+	if isolated {
+		// The device's side of the flood only. The bridge the device is a
+		// port of does not send a frame back out of the port it came in by
+		// (unless that port is in hairpin mode), so nothing reaches
+		// another client that way either.
+		return p.Local, ToPort, 0, learned
+	}
 	return zero, Flood, 0, learned
 }

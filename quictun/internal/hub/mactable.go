@@ -23,6 +23,11 @@ const (
 // takes only the read lock and refreshes the entry's timestamp atomically;
 // only a new MAC or a move to another port takes the write lock.
 //
+// A MAC moves to the port it was last seen on, as a host that moves
+// between sites must. LearnPinned is the stricter learning for ports that
+// must not take over a MAC another port holds (pinning): its refusal is
+// answered under the read lock too.
+//
 // When the table is full, Learn first drops aged-out entries (at most once a
 // second, so a flood of new source MACs costs little), and if it is still
 // full it refuses to learn the new MAC: frames to that MAC are then flooded
@@ -76,8 +81,23 @@ func (t *MACs[T]) since(now time.Time) time.Duration { return now.Sub(t.epoch) }
 // another port moves there. See the type's comment for what happens when
 // the table is full; ok is false when it refused a new src for that.
 func (t *MACs[T]) Learn(src packet.MAC, port T, now time.Time) (ok bool) {
+	ok, _ = t.learn(src, port, now, false)
+	return ok
+}
+
+// LearnPinned is Learn for a port that may not take a MAC from another
+// port: while src's entry on another port is live (seen within maxAge),
+// pinned is true and nothing changes. An entry that has aged out, or was
+// removed with its port, no longer pins: src then moves to port as with
+// Learn. ok is as Learn's.
+func (t *MACs[T]) LearnPinned(src packet.MAC, port T, now time.Time) (ok, pinned bool) {
+	return t.learn(src, port, now, true)
+}
+
+// learn is Learn, and LearnPinned when pin is set.
+func (t *MACs[T]) learn(src packet.MAC, port T, now time.Time, pin bool) (ok, pinned bool) {
 	if src.IsMulticast() || src == (packet.MAC{}) {
-		return true
+		return true, false
 	}
 	ts := t.since(now)
 	t.mu.RLock()
@@ -85,16 +105,25 @@ func (t *MACs[T]) Learn(src packet.MAC, port T, now time.Time) (ok bool) {
 	if e != nil && e.port == port {
 		e.seen.Store(int64(ts))
 		t.mu.RUnlock()
-		return true
+		return true, false
+	}
+	if e != nil && pin && t.live(e, ts) {
+		// Answered under the read lock: a port sending with another's
+		// MAC frame after frame does not serialize the switch.
+		t.mu.RUnlock()
+		return true, true
 	}
 	t.mu.RUnlock()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e := t.m[src]; e != nil {
+		if e.port != port && pin && t.live(e, ts) {
+			return true, true // taken by another port since the read above
+		}
 		e.port = port
 		e.seen.Store(int64(ts))
-		return true
+		return true, false
 	}
 	if len(t.m) >= t.maxEntries {
 		if ts-t.lastPurge >= time.Second {
@@ -102,13 +131,19 @@ func (t *MACs[T]) Learn(src packet.MAC, port T, now time.Time) (ok bool) {
 			t.expireLocked(ts)
 		}
 		if len(t.m) >= t.maxEntries {
-			return false
+			return false, false
 		}
 	}
 	e = &macEntry[T]{port: port}
 	e.seen.Store(int64(ts))
 	t.m[src] = e
-	return true
+	return true, false
+}
+
+// live reports whether e has been seen within maxAge of ts (as Lookup
+// finds it).
+func (t *MACs[T]) live(e *macEntry[T], ts time.Duration) bool {
+	return ts-time.Duration(e.seen.Load()) <= t.maxAge
 }
 
 // Lookup returns the port dst was last seen on; false if dst is unknown or
@@ -118,7 +153,7 @@ func (t *MACs[T]) Lookup(dst packet.MAC, now time.Time) (T, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	e := t.m[dst]
-	if e == nil || ts-time.Duration(e.seen.Load()) > t.maxAge {
+	if e == nil || !t.live(e, ts) {
 		var zero T
 		return zero, false
 	}
@@ -152,7 +187,7 @@ func (t *MACs[T]) Expire(now time.Time) int {
 func (t *MACs[T]) expireLocked(ts time.Duration) int {
 	n := 0
 	for k, e := range t.m {
-		if ts-time.Duration(e.seen.Load()) > t.maxAge {
+		if !t.live(e, ts) {
 			delete(t.m, k)
 			n++
 		}

@@ -135,13 +135,49 @@ func TestMACTableConcurrent(t *testing.T) {
 	}
 }
 
+// TestMACTablePinnedConcurrent: ports racing to learn the same MACs with
+// LearnPinned each get a MAC only if no other port holds it, so every MAC
+// is accepted for exactly one port and stays there.
+func TestMACTablePinnedConcurrent(t *testing.T) {
+	mt := NewMACs[int](time.Minute, 0)
+	const ports, macs = 4, 64
+	var accepted [ports][macs]bool
+	var wg sync.WaitGroup
+	for g := range ports {
+		wg.Go(func() {
+			for i := range 2000 {
+				if _, pinned := mt.LearnPinned(testMAC(i%macs), g, time.Now()); !pinned {
+					accepted[g][i%macs] = true
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range macs {
+		n := 0
+		for g := range ports {
+			if accepted[g][i] {
+				n++
+				if p, ok := mt.Lookup(testMAC(i), time.Now()); !ok || p != g {
+					t.Errorf("MAC %d accepted for port %d but on port %d (%v)", i, g, p, ok)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("MAC %d accepted for %d ports, want exactly 1", i, n)
+		}
+	}
+}
+
 func TestMACTableNoAlloc(t *testing.T) {
 	mt := NewMACs[*int](time.Minute, 0)
-	port := new(int)
+	port, other := new(int), new(int)
 	now := time.Now()
 	mt.Learn(testMAC(1), port, now)
 	if n := testing.AllocsPerRun(100, func() {
 		mt.Learn(testMAC(1), port, now)
+		mt.LearnPinned(testMAC(1), port, now)
+		mt.LearnPinned(testMAC(1), other, now) // refused: pinned
 		mt.Lookup(testMAC(1), now)
 		mt.Lookup(testMAC(2), now)
 	}); n != 0 {
