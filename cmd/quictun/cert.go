@@ -232,7 +232,7 @@ func openCA(dir string) (*signingCA, error) {
 	if _, err := os.Stat(caCert); errors.Is(err, fs.ErrNotExist) {
 		return nil, usageError{fmt.Errorf("no CA in %s (%s is missing): make one first with `quictun cert ca --dir %s`", dir, caCert, dir)}
 	}
-	cert, err := qcrypto.LoadKeyPair(caCert, caKey)
+	cert, err := qcrypto.LoadKeyPair(caCert, caKey, nil)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("load CA: %w", err)}
 	}

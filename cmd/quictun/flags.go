@@ -65,7 +65,7 @@ func parsePrefix(s string, masked bool) (netip.Prefix, error) {
 
 // loadTLS loads --cert, --key and --ca and builds the TLS config.
 func loadTLS(c *cli.Context, server bool, serverName string) (tls.Certificate, *tls.Config, error) {
-	cert, err := qcrypto.LoadKeyPair(c.String("cert"), c.String("key"))
+	cert, err := qcrypto.LoadKeyPair(c.String("cert"), c.String("key"), nil)
 	if err != nil {
 		return tls.Certificate{}, nil, usageError{err}
 	}
