@@ -370,6 +370,9 @@ func TestWeReadOpenSSLEncryptedKeys(t *testing.T) {
 			}
 			openssl(t, dir, "req", "-x509", "-key", "k.key", "-passin", "pass:secret", "-subj", "/CN=k", "-days", "1", "-out", "k.crt")
 			crt, key := filepath.Join(dir, "k.crt"), filepath.Join(dir, "k.key")
+			if err := CheckKeyFileMode(key); err != nil {
+				t.Errorf("the key as openssl writes it: %v", err)
+			}
 			if _, err := LoadKeyPair(crt, key, fixedPassphrase("secret")); err != nil {
 				t.Fatalf("with the passphrase: %v", err)
 			}
@@ -398,5 +401,57 @@ func TestOpenSSLPBES1Refused(t *testing.T) {
 	openssl(t, dir, "pkcs8", "-topk8", "-scrypt", "-in", "k.key", "-out", "k-scrypt.key", "-passin", "pass:secret", "-passout", "pass:new")
 	if _, err := LoadKeyPair(crt, filepath.Join(dir, "k-scrypt.key"), fixedPassphrase("new")); err != nil {
 		t.Errorf("the key re-encrypted as advised does not load: %v", err)
+	}
+}
+
+// TestEasyRSAEncryptedKeys: easy-rsa's keys with a passphrase (its default
+// without nopass: the CA's from openssl genpkey -aes256, a client's from
+// openssl req) decrypt, and the modes it writes them with pass
+// CheckKeyFileMode.
+func TestEasyRSAEncryptedKeys(t *testing.T) {
+	requireOpenSSL(t)
+	path := os.Getenv("PATH") + string(os.PathListSeparator) + "/usr/share/easy-rsa"
+	easyrsa := ""
+	for _, d := range filepath.SplitList(path) {
+		if fi, err := os.Stat(filepath.Join(d, "easyrsa")); err == nil && !fi.IsDir() {
+			easyrsa = filepath.Join(d, "easyrsa")
+			break
+		}
+	}
+	if easyrsa == "" {
+		t.Skip("easy-rsa is not installed (apt-get install easy-rsa)")
+	}
+	dir := t.TempDir()
+	pki := filepath.Join(dir, "pki")
+	for _, args := range [][]string{
+		{"init-pki"},
+		{"--req-cn=Encrypted CA", "build-ca"},
+		{"build-client-full", "laptop1"},
+	} {
+		cmd := exec.Command(easyrsa, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+path, "EASYRSA_PKI="+pki, "EASYRSA_BATCH=1",
+			"EASYRSA_PASSOUT=pass:easy secret", "EASYRSA_PASSIN=pass:easy secret")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("easyrsa %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, pair := range []struct{ crt, key string }{
+		{filepath.Join(pki, "ca.crt"), filepath.Join(pki, "private", "ca.key")},
+		{filepath.Join(pki, "issued", "laptop1.crt"), filepath.Join(pki, "private", "laptop1.key")},
+	} {
+		if b, _ := os.ReadFile(pair.key); !strings.Contains(string(b), "ENCRYPTED PRIVATE KEY") {
+			t.Fatalf("easy-rsa did not encrypt %s:\n%s", pair.key, b)
+		}
+		if err := CheckKeyFileMode(pair.key); err != nil {
+			t.Errorf("the key as easy-rsa writes it: %v", err)
+		}
+		if _, err := LoadKeyPair(pair.crt, pair.key, fixedPassphrase("easy secret")); err != nil {
+			t.Errorf("with the passphrase: %v", err)
+		}
+		_, err := LoadKeyPair(pair.crt, pair.key, fixedPassphrase("easy"))
+		if !errors.Is(err, ErrWrongPassphrase) || err.Error() != "wrong passphrase for "+pair.key {
+			t.Errorf("wrong passphrase: error %q, want exactly %q", err, "wrong passphrase for "+pair.key)
+		}
 	}
 }
