@@ -455,3 +455,56 @@ func TestEasyRSAEncryptedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestProtectedKeysRecipe runs the OpenSSL commands of docs/CERTIFICATES.md,
+// "Protected keys", as written, and checks that quictun reads what they
+// make with the passphrase they were given.
+func TestProtectedKeysRecipe(t *testing.T) {
+	requireOpenSSL(t)
+	dir := runRecipe(t, recipe(t, "protected-keys"))
+	plain, err := parseKeyPEM(mustRead(t, filepath.Join(dir, "plain.key")), "plain.key", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file, pass string
+		same       bool // the key of plain.key
+	}{
+		{"scrypt.key", "old secret", true},
+		{"pbkdf2.key", "old secret", true},
+		{"renewed.key", "new secret", true},
+		{"decrypted.key", "", true},
+		{"legacy-scrypt.key", "new secret", false},
+	} {
+		file := filepath.Join(dir, tt.file)
+		var pass Passphrase
+		if tt.pass != "" {
+			pass = fixedPassphrase(tt.pass)
+		}
+		k, err := parseKeyPEM(mustRead(t, file), file, pass)
+		if err != nil {
+			t.Errorf("%s: %v", tt.file, err)
+			continue
+		}
+		if tt.same && !publicKeyMatches(plain.Public(), k.Public()) {
+			t.Errorf("%s holds another key than plain.key", tt.file)
+		}
+		if err := CheckKeyFileMode(file); err != nil {
+			t.Errorf("%s: %v", tt.file, err)
+		}
+	}
+	legacy := filepath.Join(dir, "legacy.key")
+	if _, err := parseKeyPEM(mustRead(t, legacy), legacy, fixedPassphrase("old secret")); !errors.Is(err, ErrEncryptedKey) {
+		t.Errorf("legacy.key: %v, want it refused with ErrEncryptedKey", err)
+	}
+}
+
+// mustRead returns the content of file.
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
