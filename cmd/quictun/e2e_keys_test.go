@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -11,9 +13,10 @@ import (
 // server's and a client's keys come from cert issue --encrypt, another
 // client's key is encrypted by OpenSSL's default (PBKDF2, AES-256-CBC),
 // and listen and connect read the passphrases from --key-passphrase-file
-// as a systemd credential would give them. A wrong passphrase and a key
-// file open to others are one line each: the server refuses such a key,
-// the client warns and connects.
+// as a systemd credential would give them. A wrong passphrase (to cert
+// issue, to connect) and a key file open to others are one line each,
+// exit status 2: the server refuses such a key, the client warns and
+// connects.
 func TestE2EEncryptedKeys(t *testing.T) {
 	t.Parallel()
 	e2eRequireRoot(t, "openssl")
@@ -55,6 +58,26 @@ func TestE2EEncryptedKeys(t *testing.T) {
 	if err := os.WriteFile(l.Path("pki", "open-server.key"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// The quictun binary itself: a wrong CA passphrase is one line on
+	// stderr and exit status 2, and nothing is written.
+	t.Run("cert issue with a wrong CA passphrase", func(t *testing.T) {
+		cmd := exec.Command(l.Quictun(), "cert", "issue", "--dir", "pki", "--name", "c9", "--passphrase-file", "wrong.pass")
+		cmd.Dir = l.Path()
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("exit %v, want status 2", err)
+		}
+		if got, want := stdout.String()+stderr.String(), "quictun: wrong passphrase for pki/ca.key\n"; got != want {
+			t.Errorf("output %q, want exactly %q", got, want)
+		}
+		if _, err := os.Stat(l.Path("pki", "c9.crt")); err == nil {
+			t.Error("c9.crt was written")
+		}
+	})
 
 	// failsWith runs quictun, which must exit 2 at once with the error
 	// line want.
