@@ -66,10 +66,9 @@ func parsePrefix(s string, masked bool) (netip.Prefix, error) {
 
 // loadTLS loads --cert, --key and --ca and builds the TLS config. An
 // encrypted --key is decrypted with the passphrase of --key-passphrase-file
-// or, without it, asked on the terminal. A --key that others than its
-// owner may read is refused on a server, which holds the key every client
-// trusts, and warned about on a client, whose owner may share the machine
-// knowingly.
+// or, without it, asked on the terminal. A --key open to others than its
+// owner is refused on a server, whose key every client trusts, and only
+// warned about on a client, whose key speaks for one identity.
 func loadTLS(c *cli.Context, server bool, serverName string) (tls.Certificate, *tls.Config, error) {
 	if err := qcrypto.CheckKeyFileMode(c.String("key")); err != nil {
 		if server {
