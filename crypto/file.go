@@ -57,3 +57,31 @@ func writeAndClose(f *os.File, data []byte, perm os.FileMode) error {
 	}
 	return err
 }
+
+// ErrKeyFileOpen is wrapped by the errors of CheckKeyFileMode.
+var ErrKeyFileOpen = errors.New("private key file is open to others")
+
+// CheckKeyFileMode returns an error wrapping ErrKeyFileOpen when the
+// private key file may be read or written by others than its owner (its
+// group or other permission bits are set, as OpenSSH refuses), naming the
+// file, its mode and the chmod that fixes it. It returns nil for a file it
+// cannot stat: loading the file reports that better. Callers decide
+// whether to refuse such a key or to warn.
+func CheckKeyFileMode(file string) error {
+	fi, err := os.Stat(file)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	what := "execute"
+	switch {
+	case perm&0o044 != 0:
+		what = "read"
+	case perm&0o022 != 0:
+		what = "change"
+	}
+	return fmt.Errorf("%w: %s has mode %04o, so others than its owner may %s it: run `chmod 600 %s`", ErrKeyFileOpen, file, perm, what, file)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -113,25 +114,39 @@ type LeafOptions struct {
 
 // Issue makes a leaf certificate signed by the CA in caCertPEM/caKeyPEM
 // (which may be any CA with an RSA, ECDSA or Ed25519 key, e.g. one made by
-// OpenSSL): a new ECDSA P-256 key, a random 128-bit serial, KeyUsage
-// DigitalSignature, and ExtKeyUsage ServerAuth or ClientAuth. It returns the
-// certificate PEM and the PKCS#8 key PEM.
+// OpenSSL; the key unencrypted): a new ECDSA P-256 key, a random 128-bit
+// serial, KeyUsage DigitalSignature, and ExtKeyUsage ServerAuth or
+// ClientAuth. It returns the certificate PEM and the PKCS#8 key PEM.
 func Issue(caCertPEM, caKeyPEM []byte, opts LeafOptions) (certPEM, keyPEM []byte, err error) {
-	tmpl, err := leafTemplate(opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("issue %q: %w", opts.Name, err)
-	}
 	caCerts, err := parseCertsPEM(caCertPEM, "CA certificate")
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue %q: %w", opts.Name, err)
 	}
-	ca := caCerts[0]
-	if !ca.IsCA {
-		return nil, nil, fmt.Errorf("issue %q: CA certificate %q is not a CA (no basicConstraints CA:TRUE)", opts.Name, ca.Subject.CommonName)
-	}
-	caKey, err := parseKeyPEM(caKeyPEM, "CA key")
+	caKey, err := parseKeyPEM(caKeyPEM, "CA key", nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue %q: %w", opts.Name, err)
+	}
+	return issue(caCerts[0], caKey, opts)
+}
+
+// IssueBy is Issue with the CA already loaded (by LoadKeyPair, which
+// decrypts an encrypted CA key): ca.Leaf and ca.PrivateKey sign.
+func IssueBy(ca tls.Certificate, opts LeafOptions) (certPEM, keyPEM []byte, err error) {
+	caKey, ok := ca.PrivateKey.(stdcrypto.Signer)
+	if ca.Leaf == nil || !ok {
+		return nil, nil, fmt.Errorf("issue %q: the CA has no certificate or no signing key loaded", opts.Name)
+	}
+	return issue(ca.Leaf, caKey, opts)
+}
+
+// issue makes the leaf certificate of opts signed by ca with caKey.
+func issue(ca *x509.Certificate, caKey stdcrypto.Signer, opts LeafOptions) (certPEM, keyPEM []byte, err error) {
+	tmpl, err := leafTemplate(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("issue %q: %w", opts.Name, err)
+	}
+	if !ca.IsCA {
+		return nil, nil, fmt.Errorf("issue %q: CA certificate %q is not a CA (no basicConstraints CA:TRUE)", opts.Name, ca.Subject.CommonName)
 	}
 	if !publicKeyMatches(ca.PublicKey, caKey.Public()) {
 		return nil, nil, fmt.Errorf("issue %q: the CA key does not belong to the CA certificate %q", opts.Name, ca.Subject.CommonName)

@@ -46,7 +46,7 @@ func TestNewCA(t *testing.T) {
 			if bits := ca.SerialNumber.BitLen(); bits > 128 || bits < 64 {
 				t.Errorf("serial has %d bits, want a random 128-bit number", bits)
 			}
-			if _, err := parseKeyPEM(keyPEM, "ca.key"); err != nil {
+			if _, err := parseKeyPEM(keyPEM, "ca.key", nil); err != nil {
 				t.Errorf("key does not parse: %v", err)
 			}
 			if !strings.HasPrefix(string(keyPEM), "-----BEGIN PRIVATE KEY-----") {
@@ -119,7 +119,7 @@ func TestIssue(t *testing.T) {
 		if _, err := c.Verify(x509.VerifyOptions{Roots: pool, DNSName: "other.example.com"}); err == nil {
 			t.Error("verify for a name not in the certificate: no error")
 		}
-		if _, err := LoadKeyPair(writeTemp(t, "s.crt", certPEM), writeTemp(t, "s.key", keyPEM)); err != nil {
+		if _, err := LoadKeyPair(writeTemp(t, "s.crt", certPEM), writeTemp(t, "s.key", keyPEM), nil); err != nil {
 			t.Errorf("load issued pair: %v", err)
 		}
 	})

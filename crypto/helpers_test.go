@@ -20,7 +20,7 @@ const pkiDir = "../testdata/pki"
 // testPair loads <pkiDir>/<name>.crt and .key.
 func testPair(t *testing.T, name string) tls.Certificate {
 	t.Helper()
-	c, err := LoadKeyPair(filepath.Join(pkiDir, name+".crt"), filepath.Join(pkiDir, name+".key"))
+	c, err := LoadKeyPair(filepath.Join(pkiDir, name+".crt"), filepath.Join(pkiDir, name+".key"), nil)
 	if err != nil {
 		t.Fatalf("load test pair %s: %v", name, err)
 	}

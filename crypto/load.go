@@ -16,8 +16,11 @@ import (
 	"strings"
 )
 
-// ErrEncryptedKey is wrapped by the errors of LoadKeyPair (and Issue) for a
-// private key protected by a passphrase, which quictun cannot read.
+// ErrEncryptedKey is wrapped by the errors of LoadKeyPair (and Issue) for an
+// encrypted private key that cannot be read: no Passphrase was given, or it
+// is encrypted in a form quictun does not read (the legacy "Proc-Type:
+// 4,ENCRYPTED" PEM encryption, PBES1, an unknown cipher). The message says
+// how to convert it.
 var ErrEncryptedKey = errors.New("private key is encrypted")
 
 // PEM block types.
@@ -34,13 +37,18 @@ const (
 // key from PEM files, as made by quictun cert, OpenSSL or easy-rsa. The key
 // may be RSA, ECDSA or Ed25519 in PKCS#1 ("RSA PRIVATE KEY"), PKCS#8
 // ("PRIVATE KEY") or SEC1 ("EC PRIVATE KEY") form; an "EC PARAMETERS" block
-// before it is skipped. The returned certificate has Leaf filled in.
+// before it is skipped. An encrypted PKCS#8 key ("ENCRYPTED PRIVATE KEY",
+// PBES2 with scrypt or PBKDF2) is decrypted with the passphrase that pass
+// returns; pass is called only for such a key, and may be nil when no
+// passphrase can be had. The returned certificate has Leaf filled in.
 //
 // Every error names the file and what to do: a missing or unreadable file,
 // a file that is not PEM, a key given where the certificate belongs (or the
-// reverse), an encrypted key (wrapping ErrEncryptedKey), and a key that does
-// not belong to the certificate.
-func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+// reverse), an encrypted key that cannot be read (wrapping
+// ErrEncryptedKey), a wrong passphrase (wrapping ErrWrongPassphrase), and a
+// key that does not belong to the certificate. Errors of pass are returned
+// as they are.
+func LoadKeyPair(certFile, keyFile string, pass Passphrase) (tls.Certificate, error) {
 	certs, err := LoadCertificates(certFile)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -49,7 +57,7 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	key, err := parseKeyPEM(keyPEM, keyFile)
+	key, err := parseKeyPEM(keyPEM, keyFile, pass)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -147,8 +155,9 @@ func readFile(file, what string) ([]byte, error) {
 	}
 }
 
-// parseKeyPEM finds and parses the private key in data, read from file.
-func parseKeyPEM(data []byte, file string) (stdcrypto.Signer, error) {
+// parseKeyPEM finds and parses the private key in data, read from file,
+// decrypting it with the passphrase of pass if it is encrypted.
+func parseKeyPEM(data []byte, file string, pass Passphrase) (stdcrypto.Signer, error) {
 	rest := data
 	for {
 		var b *pem.Block
@@ -159,8 +168,14 @@ func parseKeyPEM(data []byte, file string) (stdcrypto.Signer, error) {
 		switch {
 		case b.Type == pemECParameters:
 			continue
-		case b.Type == pemEncrypted || b.Headers["Proc-Type"] == "4,ENCRYPTED":
-			return nil, fmt.Errorf("%w: %s holds an encrypted private key (%s), which quictun cannot read: decrypt it with `openssl pkey -in %s -out %s` and give that file (keep it mode 0600)", ErrEncryptedKey, file, encryptedKind(b), file, plainName(file))
+		case b.Headers["Proc-Type"] == "4,ENCRYPTED":
+			// Read only to say so: its key derivation is one round of
+			// MD5 (EVP_BytesToKey), which makes a stolen file cheap to
+			// brute-force, and Go deprecated its decryption for that.
+			// One openssl command converts it.
+			return nil, fmt.Errorf("%w: %s holds a legacy encrypted PEM key (%s with Proc-Type: 4,ENCRYPTED, DEK-Info %s), whose MD5 key derivation quictun does not accept: convert it to PKCS#8 with scrypt with `openssl pkcs8 -topk8 -scrypt -in %s -out %s` (it asks for the old passphrase and a new one) and give that file", ErrEncryptedKey, file, b.Type, dekCipher(b), file, otherName(file, "-scrypt"))
+		case b.Type == pemEncrypted:
+			return decryptKeyBlock(b, file, pass)
 		case b.Type == pemCertificate:
 			return nil, fmt.Errorf("%s holds a certificate, not a private key: give the key (.key) here and the certificate (.crt) as the certificate", file)
 		case !isKeyType(b.Type):
@@ -178,18 +193,47 @@ func parseKeyPEM(data []byte, file string) (stdcrypto.Signer, error) {
 	return nil, fmt.Errorf("%s is not a PEM private key file (no -----BEGIN PRIVATE KEY----- block): if it is DER, convert it with `openssl pkey -inform der -in %s -out %s`", file, file, strings.TrimSuffix(file, filepath.Ext(file))+"-pem.key")
 }
 
-// encryptedKind names the encryption form of block b for error messages.
-func encryptedKind(b *pem.Block) string {
-	if b.Type == pemEncrypted {
-		return "ENCRYPTED PRIVATE KEY, PKCS#8"
+// decryptKeyBlock decrypts and parses the "ENCRYPTED PRIVATE KEY" block b
+// of file with the passphrase of pass.
+func decryptKeyBlock(b *pem.Block, file string, pass Passphrase) (stdcrypto.Signer, error) {
+	if pass == nil {
+		return nil, fmt.Errorf("%w: %s holds an encrypted private key (ENCRYPTED PRIVATE KEY, PKCS#8) and no passphrase was given: give its passphrase, or decrypt it with `openssl pkey -in %s -out %s` and give that file (keep it mode 0600)", ErrEncryptedKey, file, file, otherName(file, "-plain"))
 	}
-	return b.Type + " with Proc-Type: 4,ENCRYPTED"
+	p, err := pass(file)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := decryptPKCS8(b.Bytes, p)
+	var unsupported errUnsupportedEncryption
+	switch {
+	case errors.Is(err, ErrWrongPassphrase):
+		return nil, fmt.Errorf("%w for %s", ErrWrongPassphrase, file)
+	case errors.As(err, &unsupported):
+		return nil, fmt.Errorf("%w: %s is encrypted with %s: re-encrypt it with `openssl pkcs8 -topk8 -scrypt -in %s -out %s` and give that file", ErrEncryptedKey, file, unsupported.what, file, otherName(file, "-scrypt"))
+	case err != nil:
+		return nil, fmt.Errorf("%s: cannot decrypt the ENCRYPTED PRIVATE KEY: %w", file, err)
+	}
+	k, err := parseKeyDER(pemPKCS8, plain)
+	clear(plain)
+	if err != nil {
+		// The padding came out right by chance (one time in 256):
+		// what was decrypted is no key.
+		return nil, fmt.Errorf("%w for %s", ErrWrongPassphrase, file)
+	}
+	return k, nil
 }
 
-// plainName suggests a file name for the decrypted copy of key file f.
-func plainName(f string) string {
+// dekCipher returns the cipher named by the DEK-Info header of a legacy
+// encrypted PEM block.
+func dekCipher(b *pem.Block) string {
+	c, _, _ := strings.Cut(b.Headers["DEK-Info"], ",")
+	return c
+}
+
+// otherName suggests a file name for a converted copy of key file f.
+func otherName(f, suffix string) string {
 	ext := filepath.Ext(f)
-	return strings.TrimSuffix(f, ext) + "-plain.key"
+	return strings.TrimSuffix(f, ext) + suffix + ".key"
 }
 
 // parseKeyDER parses a DER private key. The PEM type picks the first parser

@@ -66,7 +66,7 @@ func TestLoadKeyPairFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			certPEM := selfSigned(t, tt.key, nil)
-			pair, err := LoadKeyPair(writeTemp(t, "c.crt", certPEM), writeTemp(t, "c.key", tt.keyPEM))
+			pair, err := LoadKeyPair(writeTemp(t, "c.crt", certPEM), writeTemp(t, "c.key", tt.keyPEM), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +92,7 @@ func TestLoadKeyPairChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	chain := writeTemp(t, "chain.crt", append(leafPEM, caPEM...))
-	pair, err := LoadKeyPair(chain, filepath.Join(pkiDir, "client1.key"))
+	pair, err := LoadKeyPair(chain, filepath.Join(pkiDir, "client1.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestLoadKeyPairErrors(t *testing.T) {
 		{name: "encrypted PKCS#8", cert: crt, key: encFile, wantEncrypted: true,
 			want: []string{encFile, "encrypted", "openssl pkey -in " + encFile + " -out " + filepath.Join(dir, "k-plain.key")}},
 		{name: "encrypted legacy PEM", cert: crt, key: writeTemp(t, "legacy.key", legacy), wantEncrypted: true,
-			want: []string{"legacy.key", "encrypted", "Proc-Type: 4,ENCRYPTED", "openssl pkey -in"}},
+			want: []string{"legacy.key", "legacy encrypted PEM key", "Proc-Type: 4,ENCRYPTED", "DEK-Info AES-256-CBC", "openssl pkcs8 -topk8 -scrypt -in"}},
 		{name: "mismatched key", cert: crt, key: otherKey,
 			want: []string{"the key in " + otherKey + " does not belong to the certificate in " + crt}},
 		{name: "corrupt certificate", cert: writeTemp(t, "bad.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2, 3}})), key: key,
@@ -146,7 +146,7 @@ func TestLoadKeyPairErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := LoadKeyPair(tt.cert, tt.key)
+			_, err := LoadKeyPair(tt.cert, tt.key, nil)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -170,7 +170,7 @@ func TestLoadKeyPairPermission(t *testing.T) {
 	if err := os.Chmod(key, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadKeyPair(filepath.Join(pkiDir, "client1.crt"), key)
+	_, err := LoadKeyPair(filepath.Join(pkiDir, "client1.crt"), key, nil)
 	if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), key) {
 		t.Errorf("error %v, want permission denied naming %s", err, key)
 	}

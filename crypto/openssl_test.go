@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -100,17 +101,26 @@ func TestOpenSSLKeys(t *testing.T) {
 	requireOpenSSL(t)
 	dir := t.TempDir()
 	tests := []struct {
-		name      string
-		make      []string // openssl command writing k.key
-		encrypted bool
+		name string
+		make []string // openssl command writing k.key
+		// For an encrypted key (passphrase "secret") loaded without a
+		// passphrase: the advice in the error, and the openssl command
+		// that follows it, writing fixed, which loads with passphrase
+		// fixedPass ("" for none).
+		advice, fixed, fixedPass string
+		follow                   []string
 	}{
 		{name: "ecparam -genkey (EC PARAMETERS + SEC1)", make: []string{"ecparam", "-name", "prime256v1", "-genkey", "-out", "k.key"}},
 		{name: "genrsa -traditional (PKCS#1)", make: []string{"genrsa", "-traditional", "-out", "k.key", "2048"}},
 		{name: "genpkey ed25519 (PKCS#8)", make: []string{"genpkey", "-algorithm", "ed25519", "-out", "k.key"}},
-		{name: "encrypted PKCS#8", encrypted: true,
-			make: []string{"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", "k.key"}},
-		{name: "encrypted legacy PEM", encrypted: true,
-			make: []string{"genrsa", "-traditional", "-aes256", "-passout", "pass:secret", "-out", "k.key", "2048"}},
+		{name: "encrypted PKCS#8",
+			make:   []string{"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", "k.key"},
+			advice: "openssl pkey -in %[1]s/k.key -out %[1]s/k-plain.key", fixed: "k-plain.key",
+			follow: []string{"pkey", "-in", "k.key", "-out", "k-plain.key", "-passin", "pass:secret"}},
+		{name: "encrypted legacy PEM",
+			make:   []string{"genrsa", "-traditional", "-aes256", "-passout", "pass:secret", "-out", "k.key", "2048"},
+			advice: "openssl pkcs8 -topk8 -scrypt -in %[1]s/k.key -out %[1]s/k-scrypt.key", fixed: "k-scrypt.key", fixedPass: "new",
+			follow: []string{"pkcs8", "-topk8", "-scrypt", "-in", "k.key", "-out", "k-scrypt.key", "-passin", "pass:secret", "-passout", "pass:new"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,13 +130,13 @@ func TestOpenSSLKeys(t *testing.T) {
 			}
 			openssl(t, dir, tt.make...)
 			args := []string{"req", "-x509", "-key", "k.key", "-subj", "/CN=k", "-days", "1", "-out", "k.crt"}
-			if tt.encrypted {
+			if tt.advice != "" {
 				args = append(args, "-passin", "pass:secret")
 			}
 			openssl(t, dir, args...)
 			crt, key := filepath.Join(dir, "k.crt"), filepath.Join(dir, "k.key")
-			_, err := LoadKeyPair(crt, key)
-			if !tt.encrypted {
+			_, err := LoadKeyPair(crt, key, nil)
+			if tt.advice == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -136,13 +146,16 @@ func TestOpenSSLKeys(t *testing.T) {
 				t.Fatalf("error %v, want ErrEncryptedKey naming %s", err, key)
 			}
 			// Follow the advice in the message.
-			plain := filepath.Join(dir, "k-plain.key")
-			if !strings.Contains(err.Error(), "openssl pkey -in "+key+" -out "+plain) {
-				t.Fatalf("error %q does not say how to decrypt", err)
+			if advice := fmt.Sprintf(tt.advice, dir); !strings.Contains(err.Error(), advice) {
+				t.Fatalf("error %q does not say %q", err, advice)
 			}
-			openssl(t, dir, "pkey", "-in", key, "-out", plain, "-passin", "pass:secret")
-			if _, err := LoadKeyPair(crt, plain); err != nil {
-				t.Errorf("decrypted key does not load: %v", err)
+			openssl(t, dir, tt.follow...)
+			var pass Passphrase
+			if tt.fixedPass != "" {
+				pass = fixedPassphrase(tt.fixedPass)
+			}
+			if _, err := LoadKeyPair(crt, filepath.Join(dir, tt.fixed), pass); err != nil {
+				t.Errorf("the key converted as advised does not load: %v", err)
 			}
 		})
 	}

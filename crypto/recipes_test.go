@@ -108,7 +108,7 @@ func TestCertificatesRecipes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			server, err := LoadKeyPair(path(tt.cert("server")), path(tt.key("server")))
+			server, err := LoadKeyPair(path(tt.cert("server")), path(tt.key("server")), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestCertificatesRecipes(t *testing.T) {
 				{"phone", nil, nil},
 			}
 			for _, c := range clients {
-				pair, err := LoadKeyPair(path(tt.cert(c.name)), path(tt.key(c.name)))
+				pair, err := LoadKeyPair(path(tt.cert(c.name)), path(tt.key(c.name)), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

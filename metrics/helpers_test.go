@@ -30,7 +30,7 @@ const pki = "../testdata/pki"
 // loadCert returns the key pair and leaf of pki/name.
 func loadCert(t *testing.T, name string) (tls.Certificate, *x509.Certificate) {
 	t.Helper()
-	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"))
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const pki = "../testdata/pki"
 
 func serverTLS(t testing.TB) *tls.Config {
 	t.Helper()
-	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "server.crt"), filepath.Join(pki, "server.key"))
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, "server.crt"), filepath.Join(pki, "server.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func serverTLS(t testing.TB) *tls.Config {
 
 func clientTLS(t testing.TB, name, caName string) *tls.Config {
 	t.Helper()
-	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"))
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(pki, name+".crt"), filepath.Join(pki, name+".key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

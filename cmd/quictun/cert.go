@@ -32,7 +32,11 @@ func certCommand() *cli.Command {
 
 Keys are ECDSA P-256, written mode 0600; existing files are never
 overwritten without --force. Keep ca.key off the VPN server if you can: the
-server needs only ca.crt, server.crt and server.key.
+server needs only ca.crt, server.crt and server.key. --encrypt protects a
+key with a passphrase (PKCS#8, scrypt, AES-256-CBC, as OpenSSL reads it):
+  quictun cert ca    --dir pki --encrypt          # asks twice, or --passphrase-file FILE
+  quictun cert issue --dir pki --name laptop1     # asks for ca.key's, or --passphrase-file FILE
+  quictun cert issue --dir pki --name laptop2 --encrypt --key-passphrase-file laptop2.pass
 Certificates made with OpenSSL or easy-rsa work too: see docs/CERTIFICATES.md.`,
 		Subcommands: []*cli.Command{certCACommand(), certIssueCommand(), certShowCommand(), certRevokeCommand(), certCRLCommand()},
 		Action:      unknownCommand(cli.ShowSubcommandHelp),
@@ -64,6 +68,10 @@ every client (--ca); keep ca.key secret and offline if you can.`,
 				Usage: "the CA's subject common name, shown in every certificate it signs"},
 			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultCADays, EnvVars: certEnv("days"),
 				Usage: "how many days the CA is valid; certificates it signs end no later"},
+			&cli.BoolFlag{Name: "encrypt", EnvVars: certEnv("encrypt"),
+				Usage: "encrypt ca.key with a passphrase, asked twice on the terminal or read from --passphrase-file; cert issue and every command that signs then ask for it"},
+			&cli.StringFlag{Name: caPassphraseFileFlag, EnvVars: certEnv(caPassphraseFileFlag), TakesFile: true,
+				Usage: "with --encrypt: read the CA key's passphrase from the first line of `FILE` instead of asking"},
 			forceFlag(),
 		},
 		Action: certCA,
@@ -81,20 +89,36 @@ func certCA(c *cli.Context) error {
 	if strings.TrimSpace(name) == "" {
 		return usageError{errors.New("--name is empty: give the CA a name, e.g. --name \"Example CA\"")}
 	}
+	if c.IsSet(caPassphraseFileFlag) && !c.Bool("encrypt") {
+		return usageError{fmt.Errorf("--%s is the passphrase to encrypt ca.key with: add --encrypt", caPassphraseFileFlag)}
+	}
 	dir := c.String("dir")
 	certFile, keyFile := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
 	if err := prepareOutputs(dir, c.Bool("force"), certFile, keyFile); err != nil {
 		return err
 	}
+	var pass []byte
+	if c.Bool("encrypt") {
+		p, err := newPassphrase(c, caPassphraseFileFlag, keyFile)
+		if err != nil {
+			return err
+		}
+		pass = p
+	}
 	certPEM, keyPEM, err := qcrypto.NewCA(qcrypto.CAOptions{Name: name, Days: c.Int("days")})
 	if err != nil {
 		return err
+	}
+	if pass != nil {
+		if keyPEM, err = qcrypto.EncryptKeyPEM(keyPEM, pass); err != nil {
+			return err
+		}
 	}
 	if err := writePair(certFile, keyFile, certPEM, keyPEM, c.Bool("force")); err != nil {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "wrote %s and %s (key mode 0600): CA %q, valid %d days\n", certFile, keyFile, name, c.Int("days"))
+	fmt.Fprintf(w, "wrote %s and %s (key mode 0600%s): CA %q, valid %d days\n", certFile, keyFile, encryptedNote(pass), name, c.Int("days"))
 	fmt.Fprintf(w, "next: quictun cert issue --dir %s --name server --server --host <name or IP clients dial>\n", dir)
 	return nil
 }
@@ -103,7 +127,7 @@ func certIssueCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "issue",
 		Usage:     "issue a server or client certificate signed by <dir>/ca.*: <dir>/<name>.crt and .key",
-		UsageText: "quictun cert issue --dir pki --name NAME (--server --host HOST... | [--ip ADDR/LEN...] [--route NET/LEN...]) [--days N] [--force]",
+		UsageText: "quictun cert issue --dir pki --name NAME (--server --host HOST... | [--ip ADDR/LEN...] [--route NET/LEN...]) [--days N] [--passphrase-file FILE] [--encrypt [--key-passphrase-file FILE]] [--force]",
 		Description: `A server certificate (--server) names the hosts that clients dial (--host,
 repeatable: IP addresses and DNS names). A client certificate carries the
 client's identity (--name) and may bind its tunnel addresses and the networks
@@ -118,7 +142,11 @@ routed behind it:
 Examples:
   quictun cert issue --dir pki --name server --server --host 203.0.113.7 --host vpn.example.com
   quictun cert issue --dir pki --name laptop1 --ip 10.77.0.11/24 --ip fd77::11/64
-  quictun cert issue --dir pki --name office --ip 10.77.0.20/24 --route 192.168.50.0/24`,
+  quictun cert issue --dir pki --name office --ip 10.77.0.20/24 --route 192.168.50.0/24
+Passphrases, each asked on the terminal (without echo) unless its file is given:
+  --passphrase-file FILE      of <dir>/ca.key, if it is encrypted (cert ca --encrypt)
+  --key-passphrase-file FILE  of the new <name>.key, with --encrypt
+  quictun cert issue --dir pki --name laptop1 --passphrase-file ca.pass --encrypt --key-passphrase-file laptop1.pass`,
 		Flags: []cli.Flag{
 			dirFlag(),
 			&cli.StringFlag{Name: "name", EnvVars: certEnv("name"),
@@ -133,6 +161,11 @@ Examples:
 				Usage: "client: network `NET/LEN` behind this client that the server routes to it, e.g. 192.168.50.0/24; repeat for several"},
 			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultLeafDays, EnvVars: certEnv("days"),
 				Usage: "how many days the certificate is valid (at most until the CA expires)"},
+			caPassphraseFlag(),
+			&cli.BoolFlag{Name: "encrypt", EnvVars: certEnv("encrypt"),
+				Usage: "encrypt the new <name>.key with a passphrase of its own (not the CA's), asked twice on the terminal or read from --key-passphrase-file; connect and listen then ask for it or read their --key-passphrase-file"},
+			&cli.StringFlag{Name: keyPassphraseFileFlag, EnvVars: certEnv(keyPassphraseFileFlag), TakesFile: true,
+				Usage: "with --encrypt: read the new key's passphrase from the first line of `FILE` (the file connect --key-passphrase-file takes)"},
 			forceFlag(),
 		},
 		Action: certIssue,
@@ -181,8 +214,12 @@ func certIssue(c *cli.Context) error {
 		return usageError{errors.New("--host is for server certificates: add --server, or use --ip for a client's tunnel address")}
 	}
 
+	if c.IsSet(keyPassphraseFileFlag) && !c.Bool("encrypt") {
+		return usageError{fmt.Errorf("--%s is the passphrase to encrypt the new key with: add --encrypt (the CA key's passphrase is --%s)", keyPassphraseFileFlag, caPassphraseFileFlag)}
+	}
+
 	dir := c.String("dir")
-	ca, err := openCA(dir)
+	ca, err := openCA(c, dir)
 	if err != nil {
 		return err
 	}
@@ -191,9 +228,20 @@ func certIssue(c *cli.Context) error {
 	if err := prepareOutputs(dir, c.Bool("force"), certFile, keyFile); err != nil {
 		return err
 	}
-	certPEM, keyPEM, err := qcrypto.Issue(ca.certPEM, ca.keyPEM, opts)
+	var pass []byte
+	if c.Bool("encrypt") {
+		if pass, err = newPassphrase(c, keyPassphraseFileFlag, keyFile); err != nil {
+			return err
+		}
+	}
+	certPEM, keyPEM, err := qcrypto.IssueBy(ca.cert, opts)
 	if err != nil {
 		return usageError{err}
+	}
+	if pass != nil {
+		if keyPEM, err = qcrypto.EncryptKeyPEM(keyPEM, pass); err != nil {
+			return err
+		}
 	}
 	if err := writePair(certFile, keyFile, certPEM, keyPEM, c.Bool("force")); err != nil {
 		return err
@@ -204,7 +252,7 @@ func certIssue(c *cli.Context) error {
 	if opts.Server {
 		kind = "server"
 	}
-	fmt.Fprintf(w, "wrote %s and %s (key mode 0600): %s certificate %q signed by %q\n", certFile, keyFile, kind, name, ca.cert.Leaf.Subject.CommonName)
+	fmt.Fprintf(w, "wrote %s and %s (key mode 0600%s): %s certificate %q signed by %q\n", certFile, keyFile, encryptedNote(pass), kind, name, ca.cert.Leaf.Subject.CommonName)
 	if want := time.Now().AddDate(0, 0, opts.Days); ca.cert.Leaf.NotAfter.Before(want.Add(-time.Hour)) {
 		fmt.Fprintf(w, "note: valid only until %s, when the CA expires (not %d days)\n", ca.cert.Leaf.NotAfter.UTC().Format(time.DateOnly), opts.Days)
 	}
@@ -220,22 +268,33 @@ func certIssue(c *cli.Context) error {
 }
 
 // signingCA is the CA of a --dir, loaded to sign with: its certificate
-// and key, and the PEM files they were read from.
+// and key (decrypted if it was encrypted), and the PEM file of the
+// certificate.
 type signingCA struct {
-	cert    tls.Certificate // Leaf set
+	cert    tls.Certificate // Leaf and PrivateKey set
 	certPEM []byte
-	keyPEM  []byte
 }
 
-// openCA loads <dir>/ca.crt and <dir>/ca.key for cert issue (and every
-// other command that signs), with errors that say what to do.
-func openCA(dir string) (*signingCA, error) {
+// openCA loads <dir>/ca.crt and <dir>/ca.key for cert issue and every
+// other command that signs, with errors that say what to do. An encrypted
+// ca.key is decrypted with the passphrase of --passphrase-file (add
+// caPassphraseFlag to the command) or, without it, asked on the terminal;
+// a wrong one is the one line "wrong passphrase for <dir>/ca.key". A
+// ca.key open to others is warned about.
+func openCA(c *cli.Context, dir string) (*signingCA, error) {
 	caCert, caKey := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
 	if _, err := os.Stat(caCert); errors.Is(err, fs.ErrNotExist) {
 		return nil, usageError{fmt.Errorf("no CA in %s (%s is missing): make one first with `quictun cert ca --dir %s`", dir, caCert, dir)}
 	}
-	cert, err := qcrypto.LoadKeyPair(caCert, caKey)
-	if err != nil {
+	if err := qcrypto.CheckKeyFileMode(caKey); err != nil {
+		warnf(c, "%v", err)
+	}
+	cert, err := qcrypto.LoadKeyPair(caCert, caKey, passphraseSource(c, caPassphraseFileFlag))
+	var u usageError
+	switch {
+	case errors.Is(err, qcrypto.ErrWrongPassphrase), errors.As(err, &u):
+		return nil, usageError{err}
+	case err != nil:
 		return nil, usageError{fmt.Errorf("load CA: %w", err)}
 	}
 	if !cert.Leaf.IsCA {
@@ -245,11 +304,16 @@ func openCA(dir string) (*signingCA, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("read CA certificate: %w", err)}
 	}
-	keyPEM, err := os.ReadFile(caKey)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("read CA key: %w", err)}
+	return &signingCA{cert: cert, certPEM: certPEM}, nil
+}
+
+// encryptedNote is what cert ca and cert issue add to "key mode 0600"
+// when they encrypted the key with pass.
+func encryptedNote(pass []byte) string {
+	if pass == nil {
+		return ""
 	}
-	return &signingCA{cert: cert, certPEM: certPEM, keyPEM: keyPEM}, nil
+	return ", encrypted with the passphrase"
 }
 
 // parseTunnelIP parses a --ip value: an address with or without a prefix

@@ -80,7 +80,7 @@ func TestCertCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := qcrypto.LoadKeyPair(file("laptop1.crt"), file("laptop1.key"))
+	pair, err := qcrypto.LoadKeyPair(file("laptop1.crt"), file("laptop1.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestCertCommands(t *testing.T) {
 	if id.Name != "laptop1" || !slices.Equal(id.Addrs, wantAddrs) || !slices.Equal(id.Routes, wantRoutes) {
 		t.Errorf("identity %+v", id)
 	}
-	server, err := qcrypto.LoadKeyPair(file("server.crt"), file("server.key"))
+	server, err := qcrypto.LoadKeyPair(file("server.crt"), file("server.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestCertCommands(t *testing.T) {
 			t.Fatalf("laptop1.crt changed (%v)", err)
 		}
 		mustRunCert(t, "issue", "--dir", dir, "--name", "laptop1", "--ip", "10.77.0.99", "--force")
-		pair, err := qcrypto.LoadKeyPair(file("laptop1.crt"), file("laptop1.key"))
+		pair, err := qcrypto.LoadKeyPair(file("laptop1.crt"), file("laptop1.key"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestCertIgnoresTunnelEnv(t *testing.T) {
 	t.Setenv("QUICTUN_SERVER", "host:4433")
 	t.Setenv("QUICTUN_ROUTE", "192.168.10.0/24")
 	mustRunCert(t, "issue", "--dir", dir, "--name", "phone2")
-	pair, err := qcrypto.LoadKeyPair(filepath.Join(dir, "phone2.crt"), filepath.Join(dir, "phone2.key"))
+	pair, err := qcrypto.LoadKeyPair(filepath.Join(dir, "phone2.crt"), filepath.Join(dir, "phone2.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,8 +308,8 @@ func TestConfigEveryFlag(t *testing.T) {
 				t.Errorf("%s: flag --%s is a config key: %v, want %v", cmd.Name, name, ok, !notConfigKeys[name])
 			}
 		}
-		if !schema["cert"].Path || !schema["key"].Path || !schema["ca"].Path || schema["dev"].Path {
-			t.Errorf("%s: cert, key and ca must be paths (relative to the file), dev not", cmd.Name)
+		if !schema["cert"].Path || !schema["key"].Path || !schema["ca"].Path || !schema["key-passphrase-file"].Path || schema["dev"].Path {
+			t.Errorf("%s: cert, key, key-passphrase-file and ca must be paths (relative to the file), dev not", cmd.Name)
 		}
 	}
 }

@@ -53,13 +53,18 @@ func TestE2ESystem(t *testing.T) {
 
 	t.Run("not root", func(t *testing.T) {
 		l := l.With(t)
-		// Readable copies, so that the device is what fails, not the key file.
+		// Copies nobody may read (the key mode 0600 and nobody's, as
+		// listen wants it), so that the device is what fails, not the
+		// key file.
 		for _, f := range []string{"server.crt", "server.key", "ca.crt"} {
 			b, err := os.ReadFile(l.Path("pki", f))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(l.Path("pub-"+f), b, 0o644); err != nil {
+			if err := os.WriteFile(l.Path("pub-"+f), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(l.Path("pub-"+f), 65534, 65534); err != nil { // nobody:nogroup
 				t.Fatal(err)
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/netip"
 
 	"github.com/urfave/cli/v2"
@@ -63,9 +64,19 @@ func parsePrefix(s string, masked bool) (netip.Prefix, error) {
 	return p, nil
 }
 
-// loadTLS loads --cert, --key and --ca and builds the TLS config.
+// loadTLS loads --cert, --key and --ca and builds the TLS config. An
+// encrypted --key is decrypted with the passphrase of --key-passphrase-file
+// or, without it, asked on the terminal. A --key open to others than its
+// owner is refused on a server, whose key every client trusts, and only
+// warned about on a client, whose key speaks for one identity.
 func loadTLS(c *cli.Context, server bool, serverName string) (tls.Certificate, *tls.Config, error) {
-	cert, err := qcrypto.LoadKeyPair(c.String("cert"), c.String("key"))
+	if err := qcrypto.CheckKeyFileMode(c.String("key")); err != nil {
+		if server {
+			return tls.Certificate{}, nil, usageError{fmt.Errorf("--key: %w", err)}
+		}
+		slog.Warn("the private key of --key is open to others", "err", err)
+	}
+	cert, err := qcrypto.LoadKeyPair(c.String("cert"), c.String("key"), passphraseSource(c, keyPassphraseFileFlag))
 	if err != nil {
 		return tls.Certificate{}, nil, usageError{err}
 	}

@@ -22,7 +22,8 @@ func tlsFlags(whose string) []cli.Flag {
 		&cli.StringFlag{Name: "cert", EnvVars: env("cert"), TakesFile: true,
 			Usage: "PEM certificate of this " + whose + " (from quictun cert issue, or OpenSSL/easy-rsa); required"},
 		&cli.StringFlag{Name: "key", EnvVars: env("key"), TakesFile: true,
-			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1; not encrypted); required"},
+			Usage: "PEM private key of --cert (PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8: see --key-passphrase-file), mode 0600; required"},
+		keyPassphraseFlag(),
 		&cli.StringFlag{Name: "ca", EnvVars: env("ca"), TakesFile: true,
 			Usage: "PEM certificate of the CA that signed the peers' certificates; required"},
 	}

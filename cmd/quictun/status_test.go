@@ -180,7 +180,7 @@ func TestControlCommandsInProcess(t *testing.T) {
 	dir := t.TempDir()
 	mustRunCert(t, "ca", "--dir", dir)
 	mustRunCert(t, "issue", "--dir", dir, "--name", "srv", "--server", "--host", "127.0.0.1")
-	cert, err := qcrypto.LoadKeyPair(filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key"))
+	cert, err := qcrypto.LoadKeyPair(filepath.Join(dir, "srv.crt"), filepath.Join(dir, "srv.key"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
