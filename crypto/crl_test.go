@@ -30,7 +30,7 @@ func newTestCA(t *testing.T, name string) testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := parseKeyPEM(keyPEM, "test CA key")
+	key, err := parseKeyPEM(keyPEM, "test CA key", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func TestWeReadOpenSSLCRL(t *testing.T) {
 		t.Errorf("OpenSSL's CRL number %v, want 4096 (crlnumber 1000, hex)", crl.Number)
 	}
 
-	key, err := parseKeyPEM(must(os.ReadFile(path("ca.key"))), "ca.key")
+	key, err := parseKeyPEM(must(os.ReadFile(path("ca.key"))), "ca.key", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

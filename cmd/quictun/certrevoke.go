@@ -56,6 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "reason", Value: qcrypto.ReasonUnspecified.String(), EnvVars: certEnv("reason"),
 				Usage: "why, as RFC 5280 names it: keyCompromise (a stolen laptop), superseded, cessationOfOperation, affiliationChanged, …"},
 			crlDaysFlag(),
+			caPassphraseFlag(),
 		},
 		Action: certRevoke,
 	}
@@ -74,7 +75,7 @@ the server. It lists what the CRL holds.
 Examples:
   quictun cert crl --dir pki --days 30
   openssl crl -in pki/crl.pem -text -noout     # what the CRL lists`,
-		Flags:  []cli.Flag{dirFlag(), crlDaysFlag()},
+		Flags:  []cli.Flag{dirFlag(), crlDaysFlag(), caPassphraseFlag()},
 		Action: certCRL,
 	}
 }
@@ -106,7 +107,7 @@ func certRevoke(c *cli.Context) error {
 		return usageError{fmt.Errorf("--reason: %w", err)}
 	}
 	dir := c.String("dir")
-	ca, err := openCA(dir)
+	ca, err := openCA(c, dir)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func certCRL(c *cli.Context) error {
 		return usageError{fmt.Errorf("--days %d: want a positive number of days", c.Int("days"))}
 	}
 	dir := c.String("dir")
-	ca, err := openCA(dir)
+	ca, err := openCA(c, dir)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"io"
 	"log/slog"
 	"math/big"
 	"os"
@@ -219,7 +221,8 @@ func TestServerCRL(t *testing.T) {
 func TestServerCRLStale(t *testing.T) {
 	dir := t.TempDir()
 	serials := crlPKI(t, dir, "a")
-	ca, err := openCA(dir)
+	// A context with no flags set: the CA key is not encrypted.
+	ca, err := openCA(cli.NewContext(&cli.App{ErrWriter: io.Discard}, flag.NewFlagSet("test", flag.ContinueOnError), nil), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
