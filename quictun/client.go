@@ -3,6 +3,7 @@ package quictun
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,14 @@ type Client struct {
 	wg       sync.WaitGroup
 	status   clientState
 
+	// own is our certificate's leaf (from TLS.Certificates; nil if not
+	// there); dialReq is what the dial in progress learned of the server's
+	// certificate request, used by Run's goroutine only; warnedCA is set
+	// once the mismatch of our CA with the server's was logged.
+	own      *x509.Certificate
+	dialReq  *certRequest
+	warnedCA atomic.Bool
+
 	routesMu sync.Mutex     // serializes route changes
 	routes   []netip.Prefix // the server's routes as installed; guarded by routesMu
 
@@ -79,6 +88,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.mtuLimit = min(c.mtuLimit, cfg.MTU)
 	}
 	c.status.changed = cfg.StateChanged
+	c.own = ownLeaf(cfg.TLS)
 	return c, nil
 }
 
@@ -182,16 +192,19 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	start := time.Now()
-	conn, err := tr.Dial(dctx, raddr, c.cfg.TLS, qc)
+	c.dialReq = &certRequest{own: c.own}
+	conn, err := tr.Dial(dctx, raddr, c.withCertRequest(c.cfg.TLS, c.dialReq), qc)
 	if err != nil {
-		return false, classifyDialError(err, c.cfg.Server)
+		return false, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	stopOnCancel := context.AfterFunc(ctx, func() { conn.CloseWithError(CloseNormal, "client stopping") })
 	defer stopOnCancel()
 	stream, err := c.exchange(dctx, conn)
 	if err != nil {
 		conn.CloseWithError(CloseProtocol, "setup failed")
-		return false, err
+		// The server refuses our certificate after our side of the
+		// handshake is done: its alert may end any step of the exchange.
+		return false, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	cancel()
 	c.conn.Store(conn)
@@ -241,7 +254,7 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	}
 	m, err := wire.ReadControl(stream)
 	if err != nil {
-		return nil, classifyDialError(err, c.cfg.Server)
+		return nil, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	switch m.Type {
 	case wire.MsgError:
