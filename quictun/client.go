@@ -59,6 +59,8 @@ type Client struct {
 	own      *x509.Certificate
 	dialReq  *certRequest
 	warnedCA atomic.Bool
+	certs    watchedCerts // our own certificate and the CAs
+	expiry   expiryWarner
 
 	routesMu sync.Mutex     // serializes route changes
 	routes   []netip.Prefix // the server's routes as installed; guarded by routesMu
@@ -89,6 +91,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c.status.changed = cfg.StateChanged
 	c.own = ownLeaf(cfg.TLS)
+	c.certs = watchedCerts{own: c.own, ownKind: CertClient, cas: cfg.CACerts}
+	c.expiry.log = c.log
 	return c, nil
 }
 
@@ -104,6 +108,7 @@ func (c *Client) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go c.watchSleep(sctx, newSleepDetector())
+	go c.watchExpiry(sctx)
 	c.status.set(StateConnecting, nil)
 	defer c.status.set(StateStopped, nil)
 	failures := 0
@@ -212,6 +217,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	c.status.up(conn, c.assigned, time.Since(start))
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
+	c.checkServerExpiry(conn, time.Now())
 	if c.cfg.OnUp != nil {
 		c.cfg.OnUp(c.assigned)
 	}
