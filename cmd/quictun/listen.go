@@ -153,6 +153,7 @@ func runListen(c *cli.Context) error {
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		StatelessResetKey: &srk, Logger: log,
 		SessionsChanged: sessionsChanged,
+		CACerts:         caCerts(c, log),
 		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
