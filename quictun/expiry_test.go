@@ -152,3 +152,47 @@ func TestExpiryWarnings(t *testing.T) {
 		t.Errorf("client Status().Certificates = %+v, want its own (expiring soon) and the CA", cc)
 	}
 }
+
+// TestExpiryWarningOwnCertificate starts a server whose own certificate
+// expires in 5 days: it warns at start, once, and lists it as expiring.
+func TestExpiryWarningOwnCertificate(t *testing.T) {
+	caPEM, err := os.ReadFile(filepath.Join(pki, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := os.ReadFile(filepath.Join(pki, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := qcrypto.Issue(caPEM, caKey, qcrypto.LeafOptions{Name: "short-server", Server: true, Hosts: []string{"127.0.0.1"}, Days: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	var logs syncBuffer
+	s := startServer(t, device.TUN, ServerConfig{
+		TLS:      qcrypto.ServerTLSConfig(cert, pool),
+		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	want := `msg="certificate expires soon: renew it" kind=server name=short-server`
+	for i := 0; i < 100 && !strings.Contains(logs.String(), want); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := logs.String(); strings.Count(got, want) != 1 || !strings.Contains(got, "days_left=5") {
+		t.Errorf("the server logged\n%s\nwant one line with %q and days_left=5", got, want)
+	}
+	// A client connects: the server's certificate is not warned about again.
+	startClient(t, s, "client1", "ca", ClientConfig{}, true)
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Errorf("warned %d times about the server's certificate, want once a day", n)
+	}
+	if c := s.srv.Status().Certificates; len(c) != 1 || c[0].Kind != CertServer || !ExpiresSoon(c[0].NotAfter, time.Now()) {
+		t.Errorf("Status().Certificates = %+v, want the server's own, expiring soon (no CACerts given)", c)
+	}
+}

@@ -145,7 +145,9 @@ type testServer struct {
 func startServer(t *testing.T, mode device.Kind, cfg ServerConfig) *testServer {
 	t.Helper()
 	cfg.Mode = mode
-	cfg.TLS = serverTLS(t)
+	if cfg.TLS == nil {
+		cfg.TLS = serverTLS(t)
+	}
 	cfg.Listen = "127.0.0.1:0"
 	srv, err := NewServer(cfg)
 	if err != nil {

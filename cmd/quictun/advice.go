@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	qcrypto "github.com/quictun/quictun/crypto"
@@ -52,7 +53,9 @@ func advise(err error) error {
 		case quictun.ServerCertWrongName:
 			return fmt.Errorf("%w: dial a host it names, or set --server-name", err)
 		case quictun.ServerCertExpired, quictun.ServerCertNotYetValid:
-			return fmt.Errorf("%w (or --ca, if it is the CA)", err)
+			if strings.HasPrefix(sc.Detail, "CA ") {
+				return fmt.Errorf("%w (--ca)", err) // our own CA, not the server's certificate
+			}
 		}
 	case errors.As(err, &cr):
 		switch tls.AlertError(cr.Code) {
