@@ -3,7 +3,6 @@ package crypto
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -19,10 +18,12 @@ const sessionCacheSize = 8
 // Its VerifyConnection checks the client's leaf again on every handshake,
 // resumed ones included (where VerifyPeerCertificate is skipped): it must
 // have ExtKeyUsage ClientAuth (or "any", or no ExtKeyUsage at all) and be
-// within its validity now; on a resumed session it must still chain to ca,
-// which may have changed since the ticket was issued. Set session ticket
-// keys (see DeriveKey) on the result so that a restarted server can resume
-// its clients' sessions.
+// within its validity now (else a *ValidityError says whether it has
+// expired or is not valid yet); on a resumed session it must still chain
+// to ca, which may have changed since the ticket was issued. Its errors
+// carry the TLS alert that says why (WithAlert), which a QUIC client
+// receives. Set session ticket keys (see DeriveKey) on the result so that
+// a restarted server can resume its clients' sessions.
 func ServerTLSConfig(cert tls.Certificate, ca *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -31,7 +32,7 @@ func ServerTLSConfig(cert tls.Certificate, ca *x509.CertPool) *tls.Config {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    ca,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyClient(cs, ca, time.Now())
+			return WithAlert(verifyClient(cs, ca, time.Now()))
 		},
 	}
 }
@@ -39,31 +40,18 @@ func ServerTLSConfig(cert tls.Certificate, ca *x509.CertPool) *tls.Config {
 // verifyClient is the server's VerifyConnection at time now.
 func verifyClient(cs tls.ConnectionState, ca *x509.CertPool, now time.Time) error {
 	if len(cs.PeerCertificates) == 0 {
-		return errors.New("client sent no certificate")
+		return fmt.Errorf("client sent %w", ErrNoCertificate)
 	}
 	leaf := cs.PeerCertificates[0]
 	name := leaf.Subject.CommonName
 	if !clientUsageOK(leaf) {
 		return fmt.Errorf("client certificate %q is not for client authentication (its extended key usage lacks clientAuth)", name)
 	}
-	if now.Before(leaf.NotBefore) {
-		return fmt.Errorf("client certificate %q is not valid before %v", name, leaf.NotBefore.UTC())
-	}
-	if now.After(leaf.NotAfter) {
-		return fmt.Errorf("client certificate %q expired at %v", name, leaf.NotAfter.UTC())
+	if err := CheckValidity(leaf, "client", now); err != nil {
+		return err
 	}
 	if cs.DidResume {
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := leaf.Verify(x509.VerifyOptions{
-			Roots:         ca,
-			Intermediates: inter,
-			CurrentTime:   now,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		})
-		if err != nil {
+		if err := VerifyChain(cs.PeerCertificates, ca, x509.ExtKeyUsageClientAuth, "client", now); err != nil {
 			return fmt.Errorf("resumed session: client certificate %q: %w", name, err)
 		}
 	}
@@ -89,12 +77,17 @@ func clientUsageOK(cert *x509.Certificate) bool {
 // ca for serverName, and a session cache (LRU of 8) so that reconnects
 // resume. serverName may be "": quic-go then takes it from the host that
 // is dialled (crypto/tls alone would refuse to verify without one).
+//
+// The certificate is presented by GetClientCertificate, always; it is
+// also the one entry of Certificates (which crypto/tls then ignores), so
+// that a reader of the config (the expiry warnings) finds it there.
 func ClientTLSConfig(cert tls.Certificate, ca *x509.CertPool, serverName string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		NextProtos:         []string{ALPN},
 		RootCAs:            ca,
 		ServerName:         serverName,
+		Certificates:       []tls.Certificate{cert},
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 		// Always present the configured chain: with Certificates, crypto/tls
 		// sends none when the chain does not match the CAs the server

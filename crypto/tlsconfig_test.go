@@ -203,7 +203,7 @@ func TestVerifyClient(t *testing.T) {
 		{name: "no certificate", at: now, wantErr: "no certificate"},
 		{name: "server-only EKU", certs: []*x509.Certificate{server}, at: now, wantErr: "not for client authentication"},
 		{name: "expired", certs: []*x509.Certificate{client}, at: client.NotAfter.Add(time.Minute), wantErr: "expired"},
-		{name: "not yet valid", certs: []*x509.Certificate{client}, at: client.NotBefore.Add(-time.Minute), wantErr: "not valid before"},
+		{name: "not yet valid", certs: []*x509.Certificate{client}, at: client.NotBefore.Add(-time.Minute), wantErr: "is not yet valid: valid from"},
 		{name: "resumed, CA no longer trusted", certs: []*x509.Certificate{other}, resumed: true, at: now, wantErr: "unknown authority"},
 	}
 	for _, tt := range tests {

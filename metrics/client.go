@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quictun/quictun/quictun"
@@ -58,5 +60,6 @@ func (c *ClientCollector) Collect(ch chan<- prometheus.Metric) {
 	if st.State == quictun.StateUp {
 		gauge(ch, c.rtt, si.RTT.Seconds(), st.Server)
 	}
-	c.collectExpiry(ch, si.NotAfter) // zero while there is no connection
+	// si.NotAfter is zero while there is no connection.
+	c.collectExpiry(ch, si.NotAfter, st.Certificates, quictun.CertServer, []time.Time{si.NotAfter})
 }

@@ -138,11 +138,19 @@ var tunNetworks = []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.Mu
 // startServer runs a TUN server on listen (e.g. 127.0.0.1:0) until the test ends.
 func startServer(t *testing.T, listen string) *testServer {
 	t.Helper()
+	return startServerWith(t, quictun.ServerConfig{Listen: listen})
+}
+
+// startServerWith runs a TUN server with cfg, its mode, TLS, networks and
+// logger filled in.
+func startServerWith(t *testing.T, cfg quictun.ServerConfig) *testServer {
+	t.Helper()
 	cert, _ := loadCert(t, "server")
-	srv, err := quictun.NewServer(quictun.ServerConfig{
-		Mode: device.TUN, TLS: qcrypto.ServerTLSConfig(cert, caPool(t, "ca")), Listen: listen, Networks: tunNetworks,
-		Logger: testLogger(t),
-	})
+	cfg.Mode, cfg.TLS, cfg.Networks = device.TUN, qcrypto.ServerTLSConfig(cert, caPool(t, "ca")), tunNetworks
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	srv, err := quictun.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +192,9 @@ func startClient(t *testing.T, s *testServer, name string, cfg quictun.ClientCon
 	devs := make(chan device.Device, 1)
 	var dev device.Device
 	cfg.Server = s.srv.Addr()
-	cfg.TLS = qcrypto.ClientTLSConfig(cert, caPool(t, "ca"), "")
+	if cfg.TLS == nil {
+		cfg.TLS = qcrypto.ClientTLSConfig(cert, caPool(t, "ca"), "")
+	}
 	cfg.Logger = testLogger(t)
 	cfg.SetupDevice = func(a quictun.Assignment) (device.Device, error) {
 		d, peer := device.NewPipe(a.Mode, name, 256)

@@ -54,6 +54,7 @@ type common struct {
 	handshakeSeconds      *prometheus.Desc
 	rtt                   *prometheus.Desc
 	peerExpiry, ownExpiry *prometheus.Desc
+	caExpiry, expiring    *prometheus.Desc
 	certificateExpiry     time.Time
 }
 
@@ -75,6 +76,10 @@ func newCommon(opts Options, sessionsHelp, handshakeHelp, peerExpiryHelp string)
 		peerExpiry:       desc("peer_certificate_earliest_expiry_timestamp_seconds", peerExpiryHelp),
 		ownExpiry: desc("certificate_expiry_timestamp_seconds",
 			"When this process's own certificate expires, in seconds since the Unix epoch."),
+		caExpiry: desc("ca_certificate_expiry_timestamp_seconds",
+			"When each CA certificate this process verifies its peers against (--ca) expires, in seconds since the Unix epoch, by the CA's name.", "name"),
+		expiring: desc("certificates_expiring",
+			"Certificates within 30 days of their expiry or past it, the ones the log warns about once a day: by whose they are (server, client, ca); this process's own, its CAs, and its connected peers'.", "kind"),
 		certificateExpiry: opts.CertificateExpiry,
 	}
 }
@@ -82,7 +87,7 @@ func newCommon(opts Options, sessionsHelp, handshakeHelp, peerExpiryHelp string)
 // describe sends the common descriptors.
 func (m *common) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.sessions, m.txPackets, m.txBytes, m.rxPackets, m.rxBytes,
-		m.drops, m.handshakeSeconds, m.rtt, m.peerExpiry, m.ownExpiry} {
+		m.drops, m.handshakeSeconds, m.rtt, m.peerExpiry, m.ownExpiry, m.caExpiry, m.expiring} {
 		ch <- d
 	}
 }
@@ -99,14 +104,39 @@ func (m *common) collectTraffic(ch chan<- prometheus.Metric, txPackets, txBytes,
 	}
 }
 
-// collectExpiry sends the own certificate's expiry, if known, and the
-// earliest of the peers' (zero: no peer).
-func (m *common) collectExpiry(ch chan<- prometheus.Metric, earliestPeer time.Time) {
+// collectExpiry sends the own certificate's expiry, if known, the
+// earliest of the peers' (zero: no peer), the CAs' (from certs, the
+// snapshot's CertificateInfo), and the count of certificates near their
+// expiry by kind: those of certs and the peers' (peerKind, peerNotAfter).
+func (m *common) collectExpiry(ch chan<- prometheus.Metric, earliestPeer time.Time, certs []quictun.CertificateInfo,
+	peerKind string, peerNotAfter []time.Time) {
 	if !m.certificateExpiry.IsZero() {
 		gauge(ch, m.ownExpiry, unixSeconds(m.certificateExpiry))
 	}
 	if !earliestPeer.IsZero() {
 		gauge(ch, m.peerExpiry, unixSeconds(earliestPeer))
+	}
+	now := time.Now()
+	expiring := map[string]int{quictun.CertServer: 0, quictun.CertClient: 0, quictun.CertCA: 0}
+	seenCA := map[string]bool{}
+	for _, c := range certs {
+		if c.Kind == quictun.CertCA && !seenCA[c.Name] {
+			// Two CAs of one name (a renewed CA next to the old one) keep
+			// one series: the one listed first.
+			seenCA[c.Name] = true
+			gauge(ch, m.caExpiry, unixSeconds(c.NotAfter), c.Name)
+		}
+		if quictun.ExpiresSoon(c.NotAfter, now) {
+			expiring[c.Kind]++
+		}
+	}
+	for _, t := range peerNotAfter {
+		if quictun.ExpiresSoon(t, now) {
+			expiring[peerKind]++
+		}
+	}
+	for _, k := range []string{quictun.CertServer, quictun.CertClient, quictun.CertCA} {
+		gauge(ch, m.expiring, float64(expiring[k]), k)
 	}
 }
 

@@ -82,6 +82,7 @@ func (c *ServerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectHistogram(ch, st.HandshakeTimes)
 
 	var earliest time.Time
+	peers := make([]time.Time, 0, len(sessions))
 	for _, si := range sessions {
 		counter(ch, c.sessTxPackets, si.TxPackets, si.Name)
 		counter(ch, c.sessTxBytes, si.TxBytes, si.Name)
@@ -90,11 +91,12 @@ func (c *ServerCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, c.sessDrops, si.Drops.Total(), si.Name)
 		gauge(ch, c.rtt, si.RTT.Seconds(), si.Name)
 		if !si.NotAfter.IsZero() {
+			peers = append(peers, si.NotAfter)
 			gauge(ch, c.sessExpiry, unixSeconds(si.NotAfter), si.Name)
 			if earliest.IsZero() || si.NotAfter.Before(earliest) {
 				earliest = si.NotAfter
 			}
 		}
 	}
-	c.collectExpiry(ch, earliest)
+	c.collectExpiry(ch, earliest, st.Certificates, quictun.CertClient, peers)
 }

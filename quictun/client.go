@@ -3,6 +3,7 @@ package quictun
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,16 @@ type Client struct {
 	wg       sync.WaitGroup
 	status   clientState
 
+	// own is our certificate's leaf (from TLS.Certificates; nil if not
+	// there); dialReq is what the dial in progress learned of the server's
+	// certificate request, used by Run's goroutine only; warnedCA is set
+	// once the mismatch of our CA with the server's was logged.
+	own      *x509.Certificate
+	dialReq  *certRequest
+	warnedCA atomic.Bool
+	certs    watchedCerts // our own certificate and the CAs
+	expiry   expiryWarner
+
 	routesMu sync.Mutex     // serializes route changes
 	routes   []netip.Prefix // the server's routes as installed; guarded by routesMu
 
@@ -79,6 +90,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.mtuLimit = min(c.mtuLimit, cfg.MTU)
 	}
 	c.status.changed = cfg.StateChanged
+	c.own = ownLeaf(cfg.TLS)
+	c.certs = watchedCerts{own: c.own, ownKind: CertClient, cas: cfg.CACerts}
+	c.expiry.log = c.log
 	return c, nil
 }
 
@@ -94,6 +108,7 @@ func (c *Client) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go c.watchSleep(sctx, newSleepDetector())
+	go c.watchExpiry(sctx)
 	c.status.set(StateConnecting, nil)
 	defer c.status.set(StateStopped, nil)
 	failures := 0
@@ -182,16 +197,19 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	start := time.Now()
-	conn, err := tr.Dial(dctx, raddr, c.cfg.TLS, qc)
+	c.dialReq = &certRequest{own: c.own}
+	conn, err := tr.Dial(dctx, raddr, c.withCertRequest(c.cfg.TLS, c.dialReq), qc)
 	if err != nil {
-		return false, classifyDialError(err, c.cfg.Server)
+		return false, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	stopOnCancel := context.AfterFunc(ctx, func() { conn.CloseWithError(CloseNormal, "client stopping") })
 	defer stopOnCancel()
 	stream, err := c.exchange(dctx, conn)
 	if err != nil {
 		conn.CloseWithError(CloseProtocol, "setup failed")
-		return false, err
+		// The server refuses our certificate after our side of the
+		// handshake is done: its alert may end any step of the exchange.
+		return false, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	cancel()
 	c.conn.Store(conn)
@@ -199,6 +217,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 	c.status.up(conn, c.assigned, time.Since(start))
 	c.log.Info("tunnel up", "server", c.cfg.Server, "remote", conn.RemoteAddr().String(),
 		"device", c.dev.Name(), "addresses", fmtPrefixes(c.assigned.Addresses), "mtu", c.assigned.MTU)
+	c.checkServerExpiry(conn, time.Now())
 	if c.cfg.OnUp != nil {
 		c.cfg.OnUp(c.assigned)
 	}
@@ -231,7 +250,7 @@ func (c *Client) connectOnce(ctx context.Context) (up bool, err error) {
 func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, error) {
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, classifyDialError(fmt.Errorf("open control stream: %w", err), c.cfg.Server)
+		return nil, classifyDialError(fmt.Errorf("open control stream: %w", err), c.cfg.Server, c.dialReq)
 	}
 	stop := context.AfterFunc(ctx, func() { stream.CancelRead(0); stream.CancelWrite(0) })
 	defer stop()
@@ -245,7 +264,7 @@ func (c *Client) exchange(ctx context.Context, conn *quic.Conn) (*quic.Stream, e
 	}
 	m, err := wire.ReadControl(stream)
 	if err != nil {
-		return nil, classifyDialError(err, c.cfg.Server)
+		return nil, classifyDialError(err, c.cfg.Server, c.dialReq)
 	}
 	switch m.Type {
 	case wire.MsgError:

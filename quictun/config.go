@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -154,6 +155,12 @@ type ServerConfig struct {
 	// not overlap, and the last one carries the current number. Nil: not
 	// called.
 	SessionsChanged func(n int)
+	// CACerts are the CA certificates behind TLS.ClientCAs (a pool cannot
+	// list them). The server warns in its log when one of them, its own
+	// certificate (TLS.Certificates[0]) or a connected client's is within
+	// ExpiryWarning of its expiry, and Status lists them. Nil: the CAs'
+	// expiry is not watched.
+	CACerts []*x509.Certificate
 	// Logger receives the server's logs. Nil: slog.Default().
 	Logger *slog.Logger
 }
@@ -248,6 +255,12 @@ type ClientConfig struct {
 	// MaxRetries is how many failed dials in a row the client accepts before
 	// giving up. 0: never give up.
 	MaxRetries int
+	// CACerts are the CA certificates behind TLS.RootCAs (a pool cannot
+	// list them). The client warns in its log when one of them, its own
+	// certificate (TLS.Certificates[0], as crypto.ClientTLSConfig sets it)
+	// or the server's is within ExpiryWarning of its expiry, and Status
+	// lists them. Nil: the CAs' expiry is not watched.
+	CACerts []*x509.Certificate
 	// Logger receives the client's logs. Nil: slog.Default().
 	Logger *slog.Logger
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/third_party/quic-go"
 )
@@ -72,6 +73,8 @@ func TestCertRefusedReasons(t *testing.T) {
 		{"not yet valid", []*x509.Certificate{{NotBefore: now.Add(time.Hour), NotAfter: now.Add(2 * time.Hour)}},
 			errors.New("not valid before"), HandshakeCertificateExpired},
 		{"unknown authority", []*x509.Certificate{valid}, x509.UnknownAuthorityError{}, HandshakeUnknownAuthority},
+		{"CA expired", []*x509.Certificate{valid}, &qcrypto.ValidityError{Role: "CA", NotAfter: now.Add(-time.Hour), Now: now},
+			HandshakeCertificateExpired},
 		{"wrapped unknown authority", []*x509.Certificate{valid},
 			errors.Join(errors.New("resumed session"), x509.UnknownAuthorityError{}), HandshakeUnknownAuthority},
 		{"wrong usage", []*x509.Certificate{valid}, x509.CertificateInvalidError{Reason: x509.IncompatibleUsage}, HandshakeBadCertificate},

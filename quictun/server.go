@@ -57,7 +57,9 @@ type Server struct {
 	// Counters of the server as a whole: packets read from the device
 	// that no session owns, socket reads held back (udp.RxGate), and the like.
 	Counters Counters
-	stats    serverStats // handshakes, and the counters of sessions gone
+	stats    serverStats  // handshakes, and the counters of sessions gone
+	certs    watchedCerts // the server's own certificate and the CAs
+	expiry   expiryWarner
 
 	mu       sync.Mutex
 	sessions map[string]*session // by identity name; guarded by mu
@@ -116,6 +118,8 @@ func newHub(cfg ServerConfig) *Server {
 		sessions:   make(map[string]*session),
 		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
+		certs:      watchedCerts{own: ownLeaf(cfg.TLS), ownKind: CertServer, cas: cfg.CACerts},
+		expiry:     expiryWarner{log: cfg.Logger},
 	}
 	s.isolate.Store(cfg.IsolateClients)
 	s.pinMACs.Store(cfg.PinMACs)
@@ -152,10 +156,11 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.readDevice()
 	go s.ageMACs()
 	go s.maintain()
+	go s.watchExpiry()
 	for {
 		conn, err := s.ln.Accept(s.ctx)
 		if err != nil {
@@ -428,6 +433,7 @@ func (s *Server) admit(conn *quic.Conn, id qcrypto.Identity, log *slog.Logger) (
 	ss.stream = stream
 	log.Info("client connected", "addresses", fmtPrefixes(addrs), "mtu", mtu,
 		"resumed", conn.ConnectionState().TLS.DidResume, "fingerprint", id.Fingerprint)
+	s.checkClientExpiry(conn, ss.name, time.Now())
 	return ss, nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quictun/quictun/third_party/quic-go"
 
+	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/quictun/internal/udp"
 )
 
@@ -479,10 +480,12 @@ func (st *serverStats) setupFailed(err error, conn *quic.Conn) {
 // TLS checks refused with err.
 func (st *serverStats) certRefused(certs []*x509.Certificate, err error, now time.Time) {
 	var ua x509.UnknownAuthorityError
+	var ve *qcrypto.ValidityError
 	switch {
 	case len(certs) == 0:
 		st.count(HandshakeNoCertificate)
-	case now.After(certs[0].NotAfter) || now.Before(certs[0].NotBefore):
+	case now.After(certs[0].NotAfter) || now.Before(certs[0].NotBefore), errors.As(err, &ve):
+		// errors.As: the leaf is valid but its CA is not (crypto.VerifyChain).
 		st.count(HandshakeCertificateExpired)
 	case errors.As(err, &ua):
 		st.count(HandshakeUnknownAuthority)

@@ -137,13 +137,17 @@ type ServerStatus struct {
 	// tunnel being up (TLS handshake and control exchange), of the
 	// successful handshakes.
 	HandshakeTimes DurationHistogram
+	// Certificates are the server's own certificate (Kind CertServer;
+	// absent if TLS.Certificates has none) and then its CAs (CertCA, from
+	// ServerConfig.CACerts). The clients' are in their SessionInfo.
+	Certificates []CertificateInfo
 }
 
 // Status returns a copy of the server's own counters.
 func (s *Server) Status() ServerStatus {
 	var arr [64]*session
 	st := ServerStatus{Sessions: len(s.readySessions(arr[:0], nil)), Drops: s.Counters.Drops(),
-		HandshakeTimes: s.stats.handshakeTime.snapshot()}
+		HandshakeTimes: s.stats.handshakeTime.snapshot(), Certificates: s.certs.infos()}
 	for i := range st.Handshakes {
 		st.Handshakes[i] = s.stats.handshakes[i].Load()
 	}
@@ -208,6 +212,10 @@ type ClientStatus struct {
 	// HandshakeTimes are the times from dialling to the tunnel being up
 	// (TLS handshake and control exchange), of the successful dials.
 	HandshakeTimes DurationHistogram
+	// Certificates are the client's own certificate (Kind CertClient;
+	// absent if TLS.Certificates has none) and then its CAs (CertCA, from
+	// ClientConfig.CACerts). The server's is in Session.
+	Certificates []CertificateInfo
 }
 
 // clientState is the part of ClientStatus that changes; guarded by mu.
@@ -274,7 +282,8 @@ func (c *Client) Status() ClientStatus {
 	cs := &c.status
 	cs.mu.Lock()
 	st := ClientStatus{State: cs.state, Since: cs.since, LastError: cs.lastErr, Server: c.cfg.Server,
-		Reconnects: max(cs.connections, 1) - 1, DialFailures: cs.dialFailures, HandshakeTimes: cs.handshakeTime.snapshot()}
+		Reconnects: max(cs.connections, 1) - 1, DialFailures: cs.dialFailures, HandshakeTimes: cs.handshakeTime.snapshot(),
+		Certificates: c.certs.infos()}
 	info := SessionInfo{
 		Name:        cs.assigned.Name,
 		Fingerprint: cs.fingerprint,

@@ -3,9 +3,10 @@ package quictun
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"time"
+
+	qcrypto "github.com/quictun/quictun/crypto"
 )
 
 // logRefusals returns a copy of a server's TLS config under which every
@@ -42,7 +43,7 @@ func logRefusals(base *tls.Config, log *slog.Logger, rl *rateLimiter, st *server
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
 			var err error
 			if verifyChain && !cs.DidResume {
-				err = verifyChainOf(cs.PeerCertificates, base.ClientCAs, time.Now())
+				err = qcrypto.VerifyChain(cs.PeerCertificates, base.ClientCAs, x509.ExtKeyUsageClientAuth, "client", time.Now())
 			}
 			if err == nil && next != nil {
 				err = next(cs)
@@ -57,28 +58,9 @@ func logRefusals(base *tls.Config, log *slog.Logger, rl *rateLimiter, st *server
 				}
 				log.Warn("client refused", "remote", remote, "peer", name, "reason", "certificate", "err", err)
 			}
-			return err
+			return qcrypto.WithAlert(err)
 		}
 		return c, nil
 	}
 	return out
-}
-
-// verifyChainOf verifies a client's chain as crypto/tls does for
-// RequireAndVerifyClientCert.
-func verifyChainOf(certs []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
-	if len(certs) == 0 {
-		return errors.New("client sent no certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	_, err := certs[0].Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-	return err
 }

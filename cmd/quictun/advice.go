@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
+	qcrypto "github.com/quictun/quictun/crypto"
 	"github.com/quictun/quictun/quictun"
 )
 
@@ -57,8 +60,18 @@ func advise(err error) error {
 			return fmt.Errorf("%w: check --ca", err)
 		case quictun.ServerCertWrongName:
 			return fmt.Errorf("%w: dial a host it names, or set --server-name", err)
+		case quictun.ServerCertExpired, quictun.ServerCertNotYetValid:
+			if strings.HasPrefix(sc.Detail, "CA ") {
+				return fmt.Errorf("%w (--ca)", err) // our own CA, not the server's certificate
+			}
 		}
 	case errors.As(err, &cr):
+		switch tls.AlertError(cr.Code) {
+		case qcrypto.AlertCertificateExpired:
+			return fmt.Errorf("%w (--cert)", err)
+		case qcrypto.AlertUnknownCA:
+			return fmt.Errorf("%w: give a --cert issued by the CA the server trusts (its --ca)", err)
+		}
 		return fmt.Errorf("%w: is --cert signed by the CA the server trusts (its --ca), valid, and made for a client?", err)
 	case errors.As(err, &re) && re.Code == quictun.CodeModeMismatch:
 		return fmt.Errorf("%w: set --mode to the server's mode, or leave --mode out", err)

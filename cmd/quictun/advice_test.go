@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/quictun/quictun/device"
 	"github.com/quictun/quictun/quictun"
@@ -31,6 +32,16 @@ func TestAdvise(t *testing.T) {
 			"set --server-name", 1},
 		{"rejected", &quictun.PermanentError{Err: &quictun.CertRejectedError{Server: "s:1", Alert: "bad certificate"}},
 			"is --cert signed by the CA the server trusts (its --ca)", 1},
+		{"rejected as not yet valid", &quictun.PermanentError{Err: &quictun.CertRejectedError{Server: "s:1", Alert: "certificate expired", Code: 45,
+			Name: "laptop1", NotBefore: time.Now().Add(time.Hour), NotAfter: time.Now().Add(48 * time.Hour), Now: time.Now()}},
+			"it is not yet valid (valid from", 1},
+		{"rejected by another CA", &quictun.PermanentError{Err: &quictun.CertRejectedError{Server: "s:1", Alert: "unknown certificate authority", Code: 48,
+			ServerAccepts: []string{"Their CA"}, SignedBy: "Our CA"}},
+			`wants certificates from CA "Their CA"; ours is signed by "Our CA": give a --cert issued by`, 1},
+		{"server cert expired", &quictun.PermanentError{Err: &quictun.ServerCertError{Server: "s:1", Problem: quictun.ServerCertExpired,
+			Detail: `server certificate "vpn" expired on 2026-12-01 10:00:00 UTC`}}, "has expired (server certificate", 1},
+		{"our CA expired", &quictun.PermanentError{Err: &quictun.ServerCertError{Server: "s:1", Problem: quictun.ServerCertExpired,
+			Detail: `CA certificate "Our CA" expired on 2026-12-01 10:00:00 UTC`}}, "unless this machine's clock is wrong (--ca)", 1},
 		{"refused for mode", &quictun.PermanentError{Err: &quictun.RemoteError{Code: quictun.CodeModeMismatch, Message: "the server runs in tun mode"}},
 			"set --mode to the server's mode", 1},
 		{"revoked", &quictun.PermanentError{Err: quictun.ErrRevoked}, "certificate is revoked", 2},

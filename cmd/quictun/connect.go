@@ -141,6 +141,7 @@ func runConnect(c *cli.Context) error {
 		Server: server, TLS: tlsConf, Mode: mode, MTU: c.Int("mtu"), PacketSize: c.Int("packet-size"),
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		MaxRetries: c.Int("max-retries"), SetupDevice: setup, Logger: log,
+		CACerts:      caCerts(c, log),
 		UpdateRoutes: func(add, remove []netip.Prefix) error { return routes.Update(add, remove) },
 		OnUp:         func(quictun.Assignment) { hk.Up(upEnv) },
 		StateChanged: systemd.ClientState(server),

@@ -199,12 +199,25 @@ func knownClientDev(c *cli.Context, mode device.Kind) (string, bool) {
 	return name, err == nil
 }
 
-// certificateOf describes a certificate for the status.
-func certificateOf(cert *x509.Certificate) control.Certificate {
+// certificateOf describes a certificate for the status at now.
+func certificateOf(cert *x509.Certificate, now time.Time) control.Certificate {
 	if cert == nil {
 		return control.Certificate{}
 	}
-	return control.Certificate{Name: cert.Subject.CommonName, Fingerprint: qcrypto.Fingerprint(cert), NotAfter: cert.NotAfter}
+	return control.Certificate{Name: cert.Subject.CommonName, Fingerprint: qcrypto.Fingerprint(cert), NotAfter: cert.NotAfter,
+		ExpiresSoon: quictun.ExpiresSoon(cert.NotAfter, now)}
+}
+
+// casOf describes the CAs among a snapshot's certificates at now.
+func casOf(certs []quictun.CertificateInfo, now time.Time) []control.Certificate {
+	var out []control.Certificate
+	for _, c := range certs {
+		if c.Kind == quictun.CertCA {
+			out = append(out, control.Certificate{Name: c.Name, Fingerprint: c.Fingerprint, NotAfter: c.NotAfter,
+				ExpiresSoon: quictun.ExpiresSoon(c.NotAfter, now)})
+		}
+	}
+	return out
 }
 
 // serverStatus fills the control socket's schema from the server's
@@ -215,10 +228,10 @@ func serverStatus(srv *quictun.Server, dev string, mode device.Kind, cert *x509.
 	ss := &control.ServerStatus{Listen: srv.Addr(), Sessions: make([]control.Session, 0, len(list)),
 		Drops: quictun.DropCounts(srv.Counters.Drops()).NonZero()}
 	for _, si := range list {
-		ss.Sessions = append(ss.Sessions, sessionOf(si))
+		ss.Sessions = append(ss.Sessions, sessionOf(si, now))
 	}
 	return control.Status{Role: "server", PID: os.Getpid(), Device: dev, Mode: mode.String(), Time: now,
-		Certificate: certificateOf(cert), Server: ss}
+		Certificate: certificateOf(cert, now), CAs: casOf(srv.Status().Certificates, now), Server: ss}
 }
 
 // clientStatus fills the control socket's schema from the client's
@@ -226,23 +239,25 @@ func serverStatus(srv *quictun.Server, dev string, mode device.Kind, cert *x509.
 func clientStatus(cl *quictun.Client, dev string, mode device.Kind, cert *x509.Certificate) control.Status {
 	now := time.Now()
 	cs := cl.Status()
-	st := control.Status{Role: "client", PID: os.Getpid(), Device: dev, Time: now, Certificate: certificateOf(cert),
+	st := control.Status{Role: "client", PID: os.Getpid(), Device: dev, Time: now, Certificate: certificateOf(cert, now),
+		CAs:    casOf(cs.Certificates, now),
 		Client: &control.ClientStatus{Server: cs.Server, State: cs.State.String(), Since: cs.Since, LastError: cs.LastError}}
 	if mode != 0 {
 		st.Mode = mode.String()
 	}
 	if !cs.Session.ConnectedAt.IsZero() {
-		s := sessionOf(cs.Session)
+		s := sessionOf(cs.Session, now)
 		st.Client.Session = &s
 	}
 	return st
 }
 
-// sessionOf converts one session's snapshot.
-func sessionOf(si quictun.SessionInfo) control.Session {
+// sessionOf converts one session's snapshot, taken at now.
+func sessionOf(si quictun.SessionInfo, now time.Time) control.Session {
 	return control.Session{
 		Name: si.Name, Fingerprint: si.Fingerprint, PeerNotAfter: si.NotAfter,
-		Addresses: stringsOf(si.Addresses), Routes: stringsOf(si.Routes),
+		PeerExpiresSoon: quictun.ExpiresSoon(si.NotAfter, now),
+		Addresses:       stringsOf(si.Addresses), Routes: stringsOf(si.Routes),
 		Remote: si.Remote, RemoteChanges: si.RemoteChanges, ConnectedAt: si.ConnectedAt,
 		RTTMillis:  float64(si.RTT.Microseconds()) / 1000,
 		PacketSize: si.PacketSize,

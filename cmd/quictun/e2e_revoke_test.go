@@ -292,17 +292,3 @@ func TestE2ERevokeOtherCRLs(t *testing.T) {
 			[2]string{"c1.crt", "c1.key"}, [2]string{"erpki/issued/c2.crt", "erpki/private/c2.key"})
 	})
 }
-
-// e2eOpenSSLCAConfig is the config of `openssl ca -revoke` and `-gencrl`
-// on the CA of e2eOpenSSLPKI.
-const e2eOpenSSLCAConfig = `[ca]
-default_ca = e2e_ca
-[e2e_ca]
-dir = ossl
-database = $dir/index.txt
-crlnumber = $dir/crlnumber
-certificate = $dir/ca.crt
-private_key = $dir/ca.key
-default_md = sha256
-default_crl_days = 30
-`

@@ -163,6 +163,7 @@ func runListen(c *cli.Context) error {
 		StatelessResetKey: &srk, Logger: log,
 		SessionsChanged: sessionsChanged,
 		Revocations:     crl.Revocations(),
+		CACerts:         caCerts(c, log),
 		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {

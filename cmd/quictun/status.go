@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/internal/control"
+	"github.com/quictun/quictun/quictun"
 )
 
 // statusTimeout bounds asking one process for its status.
@@ -30,7 +31,10 @@ server: its listen address and own drops, then one block per connected client
 (identity, certificate fingerprint and expiry, tunnel addresses, underlay
 address and how often it changed, uptime, RTT, packet size, traffic each way,
 drops by reason). On a client: the server, the state (up, or reconnecting
-since when and why), and the same figures for its tunnel. "sent" is what
+since when and why), and the same figures for its tunnel. Both show their
+own certificate and the CAs (--ca) with their expiry; a certificate that
+expires within 30 days is marked "WARNING: expires in N days" (the log
+warns about it once a day too). "sent" is what
 this end sent to the peer, "received" what it got from it and delivered.
 Without --dev it shows every quictun of this network namespace.
 
@@ -97,6 +101,7 @@ func writeStatus(w io.Writer, st *control.Status) error {
 		s := st.Server
 		fmt.Fprintf(tw, "server %s (%s), listening on %s, pid %d\n", st.Device, st.Mode, s.Listen, st.PID)
 		field(tw, "certificate", certLine(st.Certificate.Name, st.Certificate, now))
+		writeCAs(tw, st.CAs, now)
 		field(tw, "sessions", fmt.Sprint(len(s.Sessions)))
 		if len(s.Drops) > 0 {
 			field(tw, "drops", dropsLine(s.Drops))
@@ -120,6 +125,7 @@ func writeStatus(w io.Writer, st *control.Status) error {
 			field(tw, "last error", cs.LastError)
 		}
 		field(tw, "certificate", certLine(st.Certificate.Name, st.Certificate, now))
+		writeCAs(tw, st.CAs, now)
 		if ss := cs.Session; ss != nil {
 			fmt.Fprintf(tw, "\ntunnel to %s (the server knows us as %s)\n", ss.Remote, ss.Name)
 			field(tw, "server fingerprint", shortFingerprint(ss.Fingerprint))
@@ -183,6 +189,13 @@ func certLine(name string, c control.Certificate, now time.Time) string {
 	return fmt.Sprintf("%s (%s), expires %s", name, shortFingerprint(c.Fingerprint), expiry(c.NotAfter, now))
 }
 
+// writeCAs prints a line per CA certificate.
+func writeCAs(tw io.Writer, cas []control.Certificate, now time.Time) {
+	for _, ca := range cas {
+		field(tw, "ca", certLine(ca.Name, ca, now))
+	}
+}
+
 // shortFingerprint is the first 16 hex digits (64 bits) of a fingerprint:
 // enough to tell certificates apart at a glance; --json has all of it.
 func shortFingerprint(fp string) string {
@@ -192,14 +205,21 @@ func shortFingerprint(fp string) string {
 	return fp
 }
 
-// expiry renders a certificate's NotAfter with how far away it is.
+// expiry renders a certificate's NotAfter with how far away it is, and a
+// warning when that is less than quictun.ExpiryWarning (30 days): the
+// process then warns about it in its log once a day.
 func expiry(t, now time.Time) string {
 	if t.IsZero() {
 		return "unknown"
 	}
 	d := t.Sub(now)
-	if d < 0 {
+	switch {
+	case d < 0:
 		return fmt.Sprintf("%s (EXPIRED %s ago)", t.Local().Format(time.DateOnly), humanDuration(-d))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%s (WARNING: expires in %s)", t.Local().Format(time.DateOnly), humanDuration(d))
+	case quictun.ExpiresSoon(t, now):
+		return fmt.Sprintf("%s (WARNING: expires in %d days)", t.Local().Format(time.DateOnly), quictun.DaysLeft(t, now))
 	}
 	return fmt.Sprintf("%s (in %s)", t.Local().Format(time.DateOnly), humanDuration(d))
 }

@@ -284,3 +284,36 @@ func prefixes(t *testing.T, ss ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// TestWriteStatusExpiry: the CAs are listed, and a certificate within 30
+// days of its expiry is marked with the days left.
+func TestWriteStatusExpiry(t *testing.T) {
+	now := time.Date(2026, 5, 9, 12, 0, 0, 0, time.UTC)
+	day := func(d time.Time) string { return d.Local().Format(time.DateOnly) }
+	st := &control.Status{
+		Role: "server", PID: 1, Device: "qt0", Mode: "tun", Time: now,
+		Certificate: control.Certificate{Name: "server", Fingerprint: "0123456789abcdef0123", NotAfter: now.Add(5 * time.Hour)},
+		CAs:         []control.Certificate{{Name: "Example CA", Fingerprint: "aaaabbbbccccddddeeee", NotAfter: now.AddDate(0, 0, 29)}},
+		Server: &control.ServerStatus{Listen: ":4433", Sessions: []control.Session{
+			{Name: "soon", PeerNotAfter: now.Add(10*24*time.Hour - time.Minute)},
+			{Name: "later", PeerNotAfter: now.AddDate(0, 0, 31)},
+		}},
+	}
+	var b bytes.Buffer
+	if err := writeStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	t.Logf("\n%s", out)
+	for _, want := range []string{
+		"  certificate: server (0123456789abcdef), expires " + day(now) + " (WARNING: expires in 5h00m)\n",
+		"  ca:          Example CA (aaaabbbbccccdddd), expires " + day(now.AddDate(0, 0, 29)) + " (WARNING: expires in 29 days)\n",
+		"\nsession soon\n",
+		"  cert expires: " + day(now.AddDate(0, 0, 10)) + " (WARNING: expires in 10 days)\n",
+		"  cert expires: " + day(now.AddDate(0, 0, 31)) + " (in 31 days)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the status lacks %q", want)
+		}
+	}
+}

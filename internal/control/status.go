@@ -19,6 +19,9 @@ type Status struct {
 	Time time.Time `json:"time"`
 	// Certificate is the process's own certificate.
 	Certificate Certificate `json:"certificate"`
+	// CAs are the CA certificates the process verifies its peers
+	// against (--ca); absent if not known.
+	CAs []Certificate `json:"cas,omitempty"`
 	// Server is set on a server.
 	Server *ServerStatus `json:"server,omitempty"`
 	// Client is set on a client.
@@ -33,6 +36,9 @@ type Certificate struct {
 	Fingerprint string `json:"fingerprint"`
 	// NotAfter is when it expires.
 	NotAfter time.Time `json:"not_after"`
+	// ExpiresSoon is true when it expires within 30 days of Status.Time
+	// or has expired: the process warns about it in its log once a day.
+	ExpiresSoon bool `json:"expires_soon,omitempty"`
 }
 
 // ServerStatus is a server's part of Status.
@@ -78,6 +84,9 @@ type Session struct {
 	Fingerprint string `json:"fingerprint"`
 	// PeerNotAfter is when the peer's certificate expires.
 	PeerNotAfter time.Time `json:"peer_not_after"`
+	// PeerExpiresSoon is true when the peer's certificate expires within
+	// 30 days of Status.Time or has expired (as Certificate.ExpiresSoon).
+	PeerExpiresSoon bool `json:"peer_expires_soon,omitempty"`
 	// Addresses are the client's tunnel addresses, "addr/len".
 	Addresses []string `json:"addresses"`
 	// Routes are the networks routed to the client: from its certificate
