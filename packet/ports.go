@@ -1,0 +1,43 @@
+package packet
+
+import "encoding/binary"
+
+// ICMP echo types, whose identifier Ports reports.
+const (
+	icmpEchoReply     = 0
+	icmpEchoRequest   = 8
+	icmpv6EchoRequest = 128
+	icmpv6EchoReply   = 129
+)
+
+// Ports returns the transport ports of the IP packet b parsed as info:
+// the source and destination ports of TCP and UDP, and for an ICMP or
+// ICMPv6 echo request or reply its identifier as both (a reply carries the
+// request's identifier, so the pair names one ping like a port pair). ok
+// is false for other protocols and ICMP messages, for a non-first fragment
+// (no transport header) and for a transport header cut short. It does not
+// allocate.
+func Ports(b []byte, info IPInfo) (src, dst uint16, ok bool) {
+	if info.Fragment {
+		return 0, 0, false
+	}
+	t := b[info.HdrLen:info.TotalLen]
+	switch info.Proto {
+	case protoTCP, protoUDP:
+		if len(t) < 4 {
+			return 0, 0, false
+		}
+		return binary.BigEndian.Uint16(t), binary.BigEndian.Uint16(t[2:]), true
+	case protoICMP, protoICMPv6:
+		if len(t) < 8 {
+			return 0, 0, false
+		}
+		switch {
+		case info.Proto == protoICMP && (t[0] == icmpEchoRequest || t[0] == icmpEchoReply),
+			info.Proto == protoICMPv6 && (t[0] == icmpv6EchoRequest || t[0] == icmpv6EchoReply):
+			id := binary.BigEndian.Uint16(t[4:])
+			return id, id, true
+		}
+	}
+	return 0, 0, false
+}
