@@ -131,6 +131,16 @@ type ServerConfig struct {
 	// and when the set changes the sessions of clients revoked since are
 	// closed with CloseRevoked. Nil: nothing is revoked.
 	Revocations state.Revocations
+	// Rules are the access rules of the hub (TUN mode only), checked in
+	// order for every packet between clients and between a client and
+	// the server's side; the first that matches decides, and a reply of
+	// an allowed flow passes back (docs/OPERATIONS.md, "Access rules").
+	// Server.SetRules changes them while running. Nil: no rules.
+	Rules []Rule
+	// ClientToClient is the verdict for client ↔ client packets that no
+	// rule matches (TUN mode only). Packets between a client and the
+	// server's side that no rule matches are always allowed. 0: Allow.
+	ClientToClient RuleAction
 	// SessionsChanged, when set, is called with the number of clients
 	// connected each time it changes, outside the server's locks. Calls do
 	// not overlap, and the last one carries the current number. Nil: not
@@ -335,6 +345,9 @@ func (c ServerConfig) Validate() error {
 		return configErr("Networks", "a TUN server needs its own tunnel address, e.g. 10.77.0.1/24")
 	}
 	if err := checkNetworks("Routes", c.Routes); err != nil {
+		return err
+	}
+	if err := checkModeRules(c.Mode, c.Rules, c.ClientToClient); err != nil {
 		return err
 	}
 	return checkPools(c.Mode, c.Networks, c.Pools)

@@ -43,6 +43,7 @@ type Server struct {
 	local  *session              // TAP: the port that stands for the device
 	leases state.Leases
 	live   *liveConfig     // pushed routes and pools, which change while running
+	policy serverPolicy    // access rules (TUN), which change while running
 	frag   wire.Fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
@@ -97,7 +98,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // defaults filled in) without opening a socket: NewServer binds it, and
 // tests and benchmarks drive it as it is.
 func newHub(cfg ServerConfig) *Server {
-	return &Server{
+	s := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		mode:       cfg.Mode,
@@ -112,6 +113,8 @@ func newHub(cfg ServerConfig) *Server {
 		bufs:       newBufPool(maxHubPacket(cfg.MTU)),
 		devScratch: make([][]byte, 1),
 	}
+	s.policy.setRules(cfg.Rules, cfg.ClientToClient, cfg.Networks)
+	return s
 }
 
 // MTU returns the device MTU the server runs with (and announces to

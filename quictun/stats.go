@@ -80,6 +80,9 @@ const (
 	// DropDeviceRead: frames the TAP device dropped on read (malformed or
 	// unsupported offload), as the device counts them.
 	DropDeviceRead
+	// DropPolicy: a TUN packet the access rules deny (ServerConfig.Rules,
+	// ClientToClient).
+	DropPolicy
 
 	numDropReasons
 )
@@ -107,6 +110,7 @@ var dropNames = [numDropReasons]string{
 	DropDeviceError:          "device_error",
 	DropMACTableFull:         "mac_table_full",
 	DropDeviceRead:           "device_read",
+	DropPolicy:               "policy",
 }
 
 // String returns the reason's name, e.g. "queue_full".
