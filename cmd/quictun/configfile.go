@@ -40,11 +40,13 @@ var notConfigKeys = map[string]bool{
 // An empty string is left to the flag's own handling where it means "the
 // default".
 var configChecks = map[string]func(string) error{
-	"ip":         func(s string) error { _, err := parsePrefix(s, false); return err },
-	"pool":       func(s string) error { _, err := parsePrefix(s, true); return err },
-	"route":      func(s string) error { _, err := parsePrefix(s, true); return err },
-	"log-level":  func(s string) error { _, err := parseLevel(s); return err },
-	"log-format": checkLogFormat,
+	"ip":               func(s string) error { _, err := parsePrefix(s, false); return err },
+	"pool":             func(s string) error { _, err := parsePrefix(s, true); return err },
+	"route":            func(s string) error { _, err := parsePrefix(s, true); return err },
+	"log-level":        func(s string) error { _, err := parseLevel(s); return err },
+	"rule":             checkRuleValue,
+	"client-to-client": checkClientToClient,
+	"log-format":       checkLogFormat,
 	"mode": func(s string) error {
 		if s == "" {
 			return nil

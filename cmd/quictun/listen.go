@@ -62,6 +62,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, tlsFlags("server")...)
 	flags = append(flags, tunnelFlags()...)
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
+	flags = append(flags, rulesFlags()...)
 	flags = append(flags, configFlag())
 	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
@@ -119,6 +120,10 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	rules, c2c, err := rulesFromFlags(c)
+	if err != nil {
+		return err
+	}
 	bridge := c.String("bridge")
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
@@ -153,7 +158,8 @@ func runListen(c *cli.Context) error {
 		Keepalive: c.Duration("keepalive"), IdleTimeout: c.Duration("idle-timeout"),
 		StatelessResetKey: &srk, Logger: log,
 		SessionsChanged: sessionsChanged,
-		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
+		Rules:           rules, ClientToClient: c2c,
+		AddRoutes: func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
 		return advise(err)

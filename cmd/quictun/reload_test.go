@@ -24,6 +24,7 @@ import (
 type recordingServer struct {
 	routes, pools [][]netip.Prefix
 	refusePools   bool
+	rules         rulesRecord // rules_test.go
 }
 
 func (s *recordingServer) SetRoutes(p []netip.Prefix) error {
