@@ -164,7 +164,8 @@ func (pr *PeerRules) For(p *Policy) bool { return pr != nil && pr.policy == p }
 
 // Flow is what the policy reads from a packet: its addresses, IP protocol
 // and, when HasPorts, its ports (TCP, UDP) or ICMP echo identifier (as
-// both ports; packet.Ports).
+// packet.Ports puts it: a request's as its source port, a reply's as its
+// destination port).
 type Flow struct {
 	Src, Dst     netip.Addr
 	Proto        uint8

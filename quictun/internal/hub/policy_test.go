@@ -30,8 +30,14 @@ func tcpFlow(from, to testPeer, sport, dport uint16) Flow {
 	return Flow{Src: netip.MustParseAddr(from.addr), Dst: netip.MustParseAddr(to.addr), Proto: 6, SPort: sport, DPort: dport, HasPorts: true}
 }
 
+// pingFlow is an echo request (packet.Ports: the id as the source port).
 func pingFlow(from, to testPeer, id uint16) Flow {
-	return Flow{Src: netip.MustParseAddr(from.addr), Dst: netip.MustParseAddr(to.addr), Proto: 1, SPort: id, DPort: id, HasPorts: true}
+	return Flow{Src: netip.MustParseAddr(from.addr), Dst: netip.MustParseAddr(to.addr), Proto: 1, SPort: id, HasPorts: true}
+}
+
+// pongFlow is an echo reply (the id as the destination port).
+func pongFlow(from, to testPeer, id uint16) Flow {
+	return Flow{Src: netip.MustParseAddr(from.addr), Dst: netip.MustParseAddr(to.addr), Proto: 1, DPort: id, HasPorts: true}
 }
 
 // peerOf returns p's PeerRules under pol, nil for the server's side.
@@ -169,13 +175,16 @@ func TestConntrackReplies(t *testing.T) {
 		if !allow(ct, a, b, pingFlow(alice, bob, 77), 0) {
 			t.Fatal("ping alice → bob denied")
 		}
-		if !allow(ct, b, a, pingFlow(bob, alice, 77), time.Second) {
+		if !allow(ct, b, a, pongFlow(bob, alice, 77), time.Second) {
 			t.Error("echo reply denied")
 		}
-		if allow(ct, b, a, pingFlow(bob, alice, 78), time.Second) {
-			t.Error("a ping bob → alice with another id passed")
+		if allow(ct, b, a, pingFlow(bob, alice, 77), time.Second) {
+			t.Error("an echo request bob → alice with alice's id passed")
 		}
-		if allow(ct, b, a, pingFlow(bob, alice, 77), time.Second+ICMPTimeout+time.Second) {
+		if allow(ct, b, a, pongFlow(bob, alice, 78), time.Second) {
+			t.Error("an echo reply with another id passed")
+		}
+		if allow(ct, b, a, pongFlow(bob, alice, 77), time.Second+ICMPTimeout+time.Second) {
 			t.Error("a ping flow outlived ICMPTimeout")
 		}
 	})
