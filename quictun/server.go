@@ -147,10 +147,11 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.readDevice()
 	go s.ageMACs()
 	go s.maintain()
+	go s.policyClock()
 	for {
 		conn, err := s.ln.Accept(s.ctx)
 		if err != nil {

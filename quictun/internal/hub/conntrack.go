@@ -20,7 +20,7 @@ const (
 )
 
 // DefaultConntrackSize is the number of flows a Conntrack holds when
-// NewConntrack is given 0: 65536 entries of 64 bytes, 4 MiB.
+// NewConntrack is given 0: 65536 entries of 72 bytes, 4.5 MiB.
 const DefaultConntrackSize = 65536
 
 // Conntrack is the hub's bounded connection-tracking table: the flows an
@@ -71,8 +71,9 @@ type ctKey struct {
 
 // ctEntry is one tracked flow. last is 0 for a free entry.
 type ctEntry struct {
+	tag     uint64 // the key's hash, compared before the key
 	key     ctKey
-	last    int64  // last packet, ns since the table's epoch (≥ 1)
+	last    int64  // last packet, ns since the table's epoch (≥ 1; Now)
 	gen     uint32 // the policy generation that allowed it
 	origA   bool   // the first packet came from the key's a side
 	replied bool   // packets went both ways
@@ -103,9 +104,14 @@ func (ct *Conntrack) Cap() int { return ctShards * ct.buckets * ctWays }
 // Evicted returns how many live flows were evicted to make room.
 func (ct *Conntrack) Evicted() uint64 { return ct.evicted.Load() }
 
-// Len returns the number of flows live at now.
-func (ct *Conntrack) Len(now time.Time) int {
-	at := ct.since(now)
+// Now returns the time since the table was made, on the monotonic clock:
+// the clock of Allow and Len. (One clock read, half the cost of
+// time.Now, which reads the wall clock too.)
+func (ct *Conntrack) Now() time.Duration { return time.Since(ct.epoch) }
+
+// Len returns the number of flows live at now (as Now gives it).
+func (ct *Conntrack) Len(now time.Duration) int {
+	at := max(int64(now), 1)
 	n := 0
 	for i := range ct.shards {
 		sh := &ct.shards[i]
@@ -120,12 +126,6 @@ func (ct *Conntrack) Len(now time.Time) int {
 		sh.mu.Unlock()
 	}
 	return n
-}
-
-// since returns now as ns since the epoch, at least 1 (0 marks a free
-// entry).
-func (ct *Conntrack) since(now time.Time) int64 {
-	return max(int64(now.Sub(ct.epoch)), 1)
 }
 
 // keyOf returns the canonical key of f and whether f's source is the
@@ -155,9 +155,8 @@ func (k *ctKey) hash() uint64 {
 	return h ^ h>>29
 }
 
-// bucketOf returns the shard and bucket of a key.
-func (ct *Conntrack) bucketOf(k *ctKey) (int, int) {
-	h := k.hash()
+// bucketOf returns the shard and bucket of a key hashed to h.
+func (ct *Conntrack) bucketOf(h uint64) (int, int) {
 	return int(h & (ctShards - 1)), int((h >> 6) % uint64(ct.buckets))
 }
 
@@ -183,14 +182,15 @@ func (e *ctEntry) expired(at int64) bool { return at-e.last > int64(e.timeout())
 // whether gen is not the generation that allowed it (stale).
 func (ct *Conntrack) lookup(f *Flow, at int64, gen uint32) (ref ctRef, hit, forward, stale bool) {
 	k, srcIsA := keyOf(f)
-	s, b := ct.bucketOf(&k)
+	h := k.hash()
+	s, b := ct.bucketOf(h)
 	sh := &ct.shards[s]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	bucket := &sh.buckets[b]
 	for w := range bucket {
 		e := &bucket[w]
-		if e.last == 0 || e.key != k {
+		if e.tag != h || e.last == 0 || e.key != k {
 			continue
 		}
 		if e.expired(at) {
@@ -229,7 +229,8 @@ func (ct *Conntrack) revalidated(ref ctRef, f *Flow, gen uint32, keep bool) {
 // bucket seen least recently when all are live.
 func (ct *Conntrack) add(f *Flow, at int64, gen uint32) {
 	k, srcIsA := keyOf(f)
-	s, b := ct.bucketOf(&k)
+	h := k.hash()
+	s, b := ct.bucketOf(h)
 	sh := &ct.shards[s]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -248,5 +249,5 @@ func (ct *Conntrack) add(f *Flow, at int64, gen uint32) {
 	if e := &bucket[victim]; e.last != 0 && !e.expired(at) && e.key != k {
 		ct.evicted.Add(1)
 	}
-	bucket[victim] = ctEntry{key: k, last: at, gen: gen, origA: srcIsA}
+	bucket[victim] = ctEntry{tag: h, key: k, last: at, gen: gen, origA: srcIsA}
 }

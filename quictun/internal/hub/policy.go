@@ -84,8 +84,35 @@ type compiledRule struct {
 	from, to           Endpoint
 	proto              Proto
 	ports              []PortRange
-	fromAddr, toAddr   bool // the endpoint needs an address check (NetEndpoint, ServerEndpoint)
-	fromServ, toServer bool // ... against the server's addresses
+	fromAddr, toAddr   bool     // the endpoint needs an address check (NetEndpoint, ServerEndpoint)
+	fromServ, toServer bool     // ... against the server's addresses
+	fromNet, toNet     netMatch // ... or against this network
+}
+
+// netMatch is a network as masked integers (the layout of addrBits), so
+// that a packet's addresses are converted once and each rule costs two
+// ANDs and compares.
+type netMatch struct {
+	hi, lo, mhi, mlo uint64
+	v6               bool
+}
+
+// netMatchOf returns the matcher of a network.
+func netMatchOf(p netip.Prefix) netMatch {
+	if !p.IsValid() {
+		return netMatch{}
+	}
+	p = p.Masked()
+	hi, lo := addrBits(p.Addr())
+	m := netMatch{hi: hi, lo: lo, v6: p.Addr().Is6()}
+	full := maskedKey(^uint64(0), ^uint64(0), p.Bits(), p.Addr().BitLen())
+	m.mhi, m.mlo = full.hi, full.lo
+	return m
+}
+
+// has reports whether the address hi:lo of family v6 is in the network.
+func (m *netMatch) has(hi, lo uint64, v6 bool) bool {
+	return m.v6 == v6 && hi&m.mhi == m.hi && lo&m.mlo == m.lo
 }
 
 // NewPolicy compiles rules (copied) for a server whose own tunnel
@@ -103,6 +130,7 @@ func NewPolicy(rules []Rule, server []netip.Addr, clientToClient bool, gen uint3
 		cr.fromAddr = r.From.Kind == NetEndpoint || r.From.Kind == ServerEndpoint
 		cr.toAddr = r.To.Kind == NetEndpoint || r.To.Kind == ServerEndpoint
 		cr.fromServ, cr.toServer = r.From.Kind == ServerEndpoint, r.To.Kind == ServerEndpoint
+		cr.fromNet, cr.toNet = netMatchOf(r.From.Net), netMatchOf(r.To.Net)
 		p.rules = append(p.rules, cr)
 		if deviceSide(r.From) {
 			p.devFrom[i/64] |= 1 << (i % 64)
@@ -185,15 +213,16 @@ func (f Flow) reversed() Flow {
 // ct (flows without ports, such as ICMP errors and non-first fragments,
 // are not: they are decided by the rules alone each time). A recorded flow
 // from an older policy is checked once against p in the direction of its
-// first packet, and kept or dropped. It does not allocate.
-func (p *Policy) Allow(ct *Conntrack, src, dst *PeerRules, f *Flow, now time.Time) bool {
+// first packet, and kept or dropped. now is the time as ct.Now gives it.
+// It does not allocate.
+func (p *Policy) Allow(ct *Conntrack, src, dst *PeerRules, f *Flow, now time.Duration) bool {
 	if p.empty {
 		return true
 	}
 	if !f.HasPorts {
 		return p.match(src, dst, f)
 	}
-	at := ct.since(now)
+	at := max(int64(now), 1)
 	ref, hit, forward, stale := ct.lookup(f, at, p.gen)
 	if hit && !stale {
 		return true
@@ -223,12 +252,16 @@ func (p *Policy) match(src, dst *PeerRules, f *Flow) bool {
 	if dst != nil {
 		to = dst.to
 	}
+	var a packetAddrs
+	a.sHi, a.sLo = addrBits(f.Src)
+	a.dHi, a.dLo = addrBits(f.Dst)
+	a.v6 = f.Src.Is6()
 	for w := range from {
 		m := from[w] & to[w]
 		for m != 0 {
 			i := w*64 + bits.TrailingZeros64(m)
 			m &= m - 1
-			if r := &p.rules[i]; p.matches(r, f) {
+			if r := &p.rules[i]; p.matches(r, f, &a) {
 				return r.allow
 			}
 		}
@@ -239,14 +272,14 @@ func (p *Policy) match(src, dst *PeerRules, f *Flow) bool {
 	return true
 }
 
-// matches checks what Peer left open: addresses, protocol, ports.
-func (p *Policy) matches(r *compiledRule, f *Flow) bool {
-	if r.fromAddr && !p.endpointHas(r.from, r.fromServ, f.Src) {
-		return false
-	}
-	if r.toAddr && !p.endpointHas(r.to, r.toServer, f.Dst) {
-		return false
-	}
+// packetAddrs are a flow's addresses as integers (addrBits).
+type packetAddrs struct {
+	sHi, sLo, dHi, dLo uint64
+	v6                 bool
+}
+
+// matches checks what Peer left open: protocol, addresses, ports.
+func (p *Policy) matches(r *compiledRule, f *Flow, a *packetAddrs) bool {
 	switch r.proto {
 	case TCP:
 		if f.Proto != 6 {
@@ -260,6 +293,12 @@ func (p *Policy) matches(r *compiledRule, f *Flow) bool {
 		if f.Proto != 1 && f.Proto != 58 {
 			return false
 		}
+	}
+	if r.fromAddr && !p.endpointHas(&r.fromNet, r.fromServ, f.Src, a.sHi, a.sLo, a.v6) {
+		return false
+	}
+	if r.toAddr && !p.endpointHas(&r.toNet, r.toServer, f.Dst, a.dHi, a.dLo, a.v6) {
+		return false
 	}
 	if r.ports == nil {
 		return true
@@ -275,11 +314,11 @@ func (p *Policy) matches(r *compiledRule, f *Flow) bool {
 	return false
 }
 
-// endpointHas reports whether address a is in a network or server
-// endpoint.
-func (p *Policy) endpointHas(e Endpoint, server bool, a netip.Addr) bool {
+// endpointHas reports whether address a (hi:lo) is in a network or
+// server endpoint.
+func (p *Policy) endpointHas(n *netMatch, server bool, a netip.Addr, hi, lo uint64, v6 bool) bool {
 	if server {
 		return slices.Contains(p.server, a)
 	}
-	return e.Net.Contains(a)
+	return n.has(hi, lo, v6)
 }
