@@ -24,7 +24,7 @@ func configFlag() cli.Flag {
 	return &cli.StringFlag{Name: "config", EnvVars: env("config"), TakesFile: true,
 		Usage: "read settings from this TOML (or .yaml/.yml) `FILE`: its keys are the flag names of this command and the global flags, " +
 			`e.g. packet-size = 1452, ip = ["10.77.0.1/24"], keepalive = "10s"; relative paths in it are relative to its directory. ` +
-			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (log level, metrics; on a server pushed routes and pools); " +
+			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (log level, metrics; on a server pushed routes, pools and access rules); " +
 			"examples in the source's examples/"}
 }
 
