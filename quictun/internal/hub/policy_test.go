@@ -296,3 +296,34 @@ func BenchmarkPolicyAllow(b *testing.B) {
 		}
 	})
 }
+
+// TestConntrackConcurrent: the inbound loops of many sessions and the
+// device reader use one table at once (run with -race).
+func TestConntrackConcurrent(t *testing.T) {
+	pol := NewPolicy([]Rule{{Allow: true, From: ep(NameEndpoint, "alice"), To: ep(AnyEndpoint, "")}}, nil, false, 1)
+	ct := NewConntrack(1024)
+	a, b := pol.Peer("alice", nil), pol.Peer("bob", nil)
+	done := make(chan int)
+	for g := 0; g < 4; g++ {
+		go func() {
+			denied := 0
+			for i := 0; i < 2000; i++ {
+				sport := uint16(g*2000 + i)
+				f := tcpFlow(alice, bob, sport, 22)
+				pol.Allow(ct, a, b, &f, ct.Now())
+				r := tcpFlow(bob, alice, 22, sport)
+				if !pol.Allow(ct, b, a, &r, ct.Now()) {
+					denied++ // evicted by another goroutine's flows meanwhile
+				}
+			}
+			done <- denied
+		}()
+	}
+	denied := 0
+	for g := 0; g < 4; g++ {
+		denied += <-done
+	}
+	if denied > 100 {
+		t.Errorf("%d of 8000 replies denied right after their flow was recorded", denied)
+	}
+}
