@@ -12,7 +12,7 @@ import (
 
 // Describe renders a certificate for people (quictun cert show): subject,
 // issuer, serial, validity, key type, usages (server/client/CA), hosts,
-// tunnel addresses, routes and the SHA-256 fingerprint that the server logs
+// tunnel addresses, routes, groups and the SHA-256 fingerprint that the server logs
 // for a client. One "Field: value" per line, ending with a newline.
 func Describe(cert *x509.Certificate) string {
 	return describeAt(cert, time.Now())
@@ -65,10 +65,17 @@ func describeAt(cert *x509.Certificate, now time.Time) string {
 			}
 			line("Routes", "%s", strings.Join(routes, ", "))
 		}
+		if len(id.Groups) == 0 {
+			line("Groups", "none")
+		} else {
+			line("Groups", "%s", strings.Join(id.Groups, ", "))
+		}
 	}
 	var others []string
 	for _, u := range cert.URIs {
-		if _, ok, err := parseRouteURI(u); !ok && err == nil {
+		_, route, rerr := parseRouteURI(u)
+		_, group, gerr := parseGroupURI(u)
+		if !route && !group && rerr == nil && gerr == nil {
 			others = append(others, u.String())
 		}
 	}

@@ -58,3 +58,24 @@ func TestDescribe(t *testing.T) {
 		}
 	})
 }
+
+func TestDescribeGroups(t *testing.T) {
+	caCert, caKey, err := NewCA(CAOptions{Name: "groups CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := Issue(caCert, caKey, LeafOptions{Name: "laptop1", Groups: []string{"eng", "ops"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Describe(mustParsePEMCert(t, certPEM))
+	if !strings.Contains(got, "Groups:            eng, ops\n") {
+		t.Errorf("no groups line in\n%s", got)
+	}
+	if strings.Contains(got, "Other URIs:") {
+		t.Errorf("group URIs listed as other URIs in\n%s", got)
+	}
+	if got := Describe(testPair(t, "client1").Leaf); !strings.Contains(got, "Groups:            none\n") {
+		t.Errorf("no 'Groups: none' line in\n%s", got)
+	}
+}

@@ -107,6 +107,10 @@ type LeafOptions struct {
 	// Routes are networks routed behind a client, written as URI SANs
 	// "quictun:route:<prefix>". They must have no host bits set.
 	Routes []netip.Prefix
+	// Groups are the groups a client belongs to, written as URI SANs
+	// "quictun:group:<name>" (see CheckGroupName). Not allowed for a
+	// server.
+	Groups []string
 	// Days is how long the certificate is valid; 0 means DefaultLeafDays.
 	// NotAfter is capped at the CA's NotAfter.
 	Days int
@@ -235,6 +239,15 @@ func leafTemplate(opts LeafOptions) (*x509.Certificate, error) {
 			return nil, fmt.Errorf("route %v: want a network prefix with no host bits, like 192.168.50.0/24", p)
 		}
 		tmpl.URIs = append(tmpl.URIs, routeURI(p))
+	}
+	if opts.Server && len(opts.Groups) > 0 {
+		return nil, errors.New("groups are for client certificates: access rules match the clients' groups")
+	}
+	for _, g := range opts.Groups {
+		if err := CheckGroupName(g); err != nil {
+			return nil, err
+		}
+		tmpl.URIs = append(tmpl.URIs, groupURI(g))
 	}
 	return tmpl, nil
 }

@@ -4,15 +4,21 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
 // routeURIPrefix starts every URI subjectAltName that names a network routed
 // behind a client: "quictun:route:192.168.50.0/24".
 const routeURIPrefix = "quictun:route:"
+
+// groupURIPrefix starts every URI subjectAltName that names a group the
+// client belongs to: "quictun:group:eng". Access rules name groups.
+const groupURIPrefix = "quictun:group:"
 
 // Identity is what a peer's certificate says about it.
 type Identity struct {
@@ -29,13 +35,18 @@ type Identity struct {
 	// Routes are the networks routed behind the client, from URI SANs
 	// "quictun:route:<prefix>"; nil when there are none.
 	Routes []netip.Prefix
+	// Groups are the groups the peer belongs to, from URI SANs
+	// "quictun:group:<name>", in certificate order without repeats; nil
+	// when there are none. Access rules (group:<name>) match them.
+	Groups []string
 	// Fingerprint is the lower-case hex SHA-256 of the leaf's DER.
 	Fingerprint string
 }
 
 // IdentityOf reads the Identity of a peer from its leaf certificate. It
 // returns an error for a malformed quictun:route URI (not a prefix, or a
-// prefix with host bits set) and for a tunnel address that is unspecified,
+// prefix with host bits set), for a quictun:group URI whose name is not a
+// valid group name (CheckGroupName), and for a tunnel address that is unspecified,
 // multicast or has a zone. URI SANs of other schemes are ignored.
 func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	if cert == nil {
@@ -65,6 +76,14 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 		}
 		if ok {
 			id.Routes = append(id.Routes, p)
+			continue
+		}
+		g, ok, err := parseGroupURI(u)
+		if err != nil {
+			return Identity{}, fmt.Errorf("identity of %q: %w", id.Name, err)
+		}
+		if ok && !slices.Contains(id.Groups, g) {
+			id.Groups = append(id.Groups, g)
 		}
 	}
 	return id, nil
@@ -144,4 +163,50 @@ func parseRoute(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("route %q is an IPv4-mapped IPv6 prefix: write it as IPv4", s)
 	}
 	return p, nil
+}
+
+// MaxGroupName is the longest group name, in bytes.
+const MaxGroupName = 64
+
+// CheckGroupName reports whether g can name a group: 1 to MaxGroupName
+// characters of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or
+// digit. Group names are case-sensitive. The small charset keeps a group
+// URI the same in every tool that prints it and keeps rules unambiguous.
+func CheckGroupName(g string) error {
+	if g == "" {
+		return errors.New("a group name cannot be empty")
+	}
+	if len(g) > MaxGroupName {
+		return fmt.Errorf("group name %q is longer than %d characters", g, MaxGroupName)
+	}
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return fmt.Errorf("group name %q: use only letters, digits, '.', '_' and '-' (not first)", g)
+		}
+	}
+	return nil
+}
+
+// groupURI returns the URI SAN that names group g.
+func groupURI(g string) *url.URL {
+	return &url.URL{Scheme: "quictun", Opaque: "group:" + g}
+}
+
+// parseGroupURI reads a "quictun:group:<name>" URI. ok is false for a URI
+// that is not a quictun group (it is ignored); err is set for a group URI
+// whose name is not valid.
+func parseGroupURI(u *url.URL) (g string, ok bool, err error) {
+	s := u.String()
+	if !strings.HasPrefix(strings.ToLower(s), groupURIPrefix) {
+		return "", false, nil
+	}
+	g = s[len(groupURIPrefix):]
+	if err := CheckGroupName(g); err != nil {
+		return "", false, fmt.Errorf("URI SAN %q: %w", s, err)
+	}
+	return g, true, nil
 }

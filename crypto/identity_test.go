@@ -83,8 +83,16 @@ func TestIdentityOfSANs(t *testing.T) {
 		uris    []string
 		addrs   []string
 		routes  []string
+		groups  []string
 		wantErr string
 	}{
+		{name: "groups in order, repeats once",
+			uris:   []string{"quictun:group:eng", "quictun:route:192.168.50.0/24", "quictun:group:ops", "quictun:group:eng"},
+			routes: []string{"192.168.50.0/24"}, groups: []string{"eng", "ops"}},
+		{name: "group with dots, dashes and underscores", uris: []string{"quictun:group:site-1.db_admin"}, groups: []string{"site-1.db_admin"}},
+		{name: "group empty", uris: []string{"quictun:group:"}, wantErr: "cannot be empty"},
+		{name: "group with a bad character", uris: []string{"quictun:group:eng/ops"}, wantErr: "use only letters, digits"},
+		{name: "group starting with a dash", uris: []string{"quictun:group:-eng"}, wantErr: "use only letters, digits"},
 		{name: "v6 route and other URIs ignored",
 			uris:   []string{"quictun:route:fd00:1::/64", "spiffe://example.org/laptop", "https://example.com/x"},
 			routes: []string{"fd00:1::/64"}},
@@ -123,6 +131,9 @@ func TestIdentityOfSANs(t *testing.T) {
 			if got := stringsOf(id.Routes); !slices.Equal(got, tt.routes) {
 				t.Errorf("Routes %q, want %q", got, tt.routes)
 			}
+			if !slices.Equal(id.Groups, tt.groups) {
+				t.Errorf("Groups %q, want %q", id.Groups, tt.groups)
+			}
 		})
 	}
 	if _, err := IdentityOf(nil); err == nil {
@@ -145,6 +156,39 @@ func TestRouteURIRoundTrip(t *testing.T) {
 			got, ok, err := parseRouteURI(parsed)
 			if err != nil || !ok || got != p {
 				t.Errorf("parse back: %v %v %v, want %v", got, ok, err, p)
+			}
+		})
+	}
+}
+
+func TestIssueGroups(t *testing.T) {
+	caCert, caKey, err := NewCA(CAOptions{Name: "groups CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := Issue(caCert, caKey, LeafOptions{Name: "laptop1", Groups: []string{"eng", "ops"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := IdentityOf(mustParsePEMCert(t, certPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(id.Groups, []string{"eng", "ops"}) {
+		t.Errorf("Groups %q, want [eng ops]", id.Groups)
+	}
+	for _, tt := range []struct {
+		name string
+		opts LeafOptions
+		want string
+	}{
+		{"bad group", LeafOptions{Name: "x", Groups: []string{"a b"}}, `group name "a b"`},
+		{"long group", LeafOptions{Name: "x", Groups: []string{strings.Repeat("g", MaxGroupName+1)}}, "longer than 64"},
+		{"server with group", LeafOptions{Name: "s", Server: true, Hosts: []string{"vpn"}, Groups: []string{"eng"}}, "groups are for client certificates"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := Issue(caCert, caKey, tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Issue: %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}

@@ -160,3 +160,39 @@ func TestOpenSSLKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenSSLGroupURIs: a client certificate made by OpenSSL with the
+// group URIs docs/CERTIFICATES.md shows (subjectAltName in an extfile)
+// carries its groups into the Identity.
+func TestOpenSSLGroupURIs(t *testing.T) {
+	requireOpenSSL(t)
+	dir := t.TempDir()
+	caCert, caKey, err := NewCA(CAOptions{Name: "interop CA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := "[client]\nextendedKeyUsage = clientAuth\nsubjectAltName = IP:10.77.0.11, URI:quictun:group:eng, URI:quictun:group:db-admins\n"
+	for name, data := range map[string][]byte{"ca.crt": caCert, "ca.key": caKey, "ext.cnf": []byte(ext)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openssl(t, dir, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", "laptop.key", "-subj", "/CN=laptop", "-out", "laptop.csr")
+	openssl(t, dir, "x509", "-req", "-in", "laptop.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+		"-days", "30", "-extfile", "ext.cnf", "-extensions", "client", "-out", "laptop.crt")
+	certPEM, err := os.ReadFile(filepath.Join(dir, "laptop.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := IdentityOf(mustParsePEMCert(t, certPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(id.Groups) != 2 || id.Groups[0] != "eng" || id.Groups[1] != "db-admins" {
+		t.Errorf("Groups %q, want [eng db-admins]", id.Groups)
+	}
+	if text := openssl(t, dir, "x509", "-in", "laptop.crt", "-noout", "-text"); !strings.Contains(text, "URI:quictun:group:eng") {
+		t.Errorf("openssl does not print the group URI:\n%s", text)
+	}
+}

@@ -113,11 +113,11 @@ func TestCertificatesRecipes(t *testing.T) {
 				t.Fatal(err)
 			}
 			clients := []struct {
-				name          string
-				addrs, routes []string
+				name                  string
+				addrs, routes, groups []string
 			}{
-				{"laptop1", []string{"10.77.0.11", "fd77::11"}, []string{"192.168.50.0/24"}},
-				{"phone", nil, nil},
+				{"laptop1", []string{"10.77.0.11", "fd77::11"}, []string{"192.168.50.0/24"}, []string{"eng"}},
+				{"phone", nil, nil, nil},
 			}
 			for _, c := range clients {
 				pair, err := LoadKeyPair(path(tt.cert(c.name)), path(tt.key(c.name)), nil)
@@ -128,8 +128,9 @@ func TestCertificatesRecipes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if id.Name != c.name || !slices.Equal(stringsOf(id.Addrs), c.addrs) || !slices.Equal(stringsOf(id.Routes), c.routes) {
-					t.Errorf("identity of %s: %+v, want addresses %q routes %q", c.name, id, c.addrs, c.routes)
+				if id.Name != c.name || !slices.Equal(stringsOf(id.Addrs), c.addrs) || !slices.Equal(stringsOf(id.Routes), c.routes) ||
+					!slices.Equal(id.Groups, c.groups) {
+					t.Errorf("identity of %s: %+v, want addresses %q routes %q groups %q", c.name, id, c.addrs, c.routes, c.groups)
 				}
 				for _, host := range []string{"vpn.example.com", "203.0.113.7"} {
 					res := handshake(t, ServerTLSConfig(server, ca), ClientTLSConfig(pair, ca, host))

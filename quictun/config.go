@@ -150,6 +150,16 @@ type ServerConfig struct {
 	// Server.SetTAPPolicy changes it while running. False: a MAC moves to
 	// the port it was last seen on (a host that moves between sites).
 	PinMACs bool
+	// Rules are the access rules of the hub (TUN mode only), checked in
+	// order for every packet between clients and between a client and
+	// the server's side; the first that matches decides, and a reply of
+	// an allowed flow passes back (docs/OPERATIONS.md, "Access rules").
+	// Server.SetRules changes them while running. Nil: no rules.
+	Rules []Rule
+	// ClientToClient is the verdict for client ↔ client packets that no
+	// rule matches (TUN mode only). Packets between a client and the
+	// server's side that no rule matches are always allowed. 0: Allow.
+	ClientToClient RuleAction
 	// SessionsChanged, when set, is called with the number of clients
 	// connected each time it changes, outside the server's locks. Calls do
 	// not overlap, and the last one carries the current number. Nil: not
@@ -369,6 +379,9 @@ func (c ServerConfig) Validate() error {
 		return err
 	}
 	if err := checkTAPPolicy(c.Mode, c.IsolateClients, c.PinMACs); err != nil {
+		return err
+	}
+	if err := checkModeRules(c.Mode, c.Rules, c.ClientToClient); err != nil {
 		return err
 	}
 	return checkPools(c.Mode, c.Networks, c.Pools)

@@ -2,6 +2,8 @@ package quictun
 
 import (
 	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -113,12 +115,19 @@ func BenchmarkInboundTAP(b *testing.B) {
 // BenchmarkTunnelTUN moves packets from a client's device to the server's
 // device through a real QUIC connection over loopback: the whole per-packet
 // cost, quic-go's included (it still allocates a few small objects per
-// packet, so allocs/op is not 0 here).
+// packet, so allocs/op is not 0 here). With rules=100 the server checks
+// 100 access rules (benchRules) on the way: the one flow is found in the
+// connection-tracking table after its first packet.
 func BenchmarkTunnelTUN(b *testing.B) {
+	b.Run("rules=0", func(b *testing.B) { benchTunnelTUN(b, nil) })
+	b.Run("rules=100", func(b *testing.B) { benchTunnelTUN(b, benchRules(b, 100)) })
+}
+
+func benchTunnelTUN(b *testing.B, rules []Rule) {
 	srvTLS, cliTLS := serverTLS(b), clientTLS(b, "client1", "ca")
 	srv, err := NewServer(ServerConfig{Mode: device.TUN, TLS: srvTLS, Listen: "127.0.0.1:0",
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
-		Logger:   discardLogger()})
+		Logger:   discardLogger(), Rules: rules})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -171,6 +180,9 @@ func BenchmarkTunnelTUN(b *testing.B) {
 	speer.Close()
 	got := <-done
 	b.ReportMetric(float64(got)/float64(b.N), "delivered/op")
+	if n := srv.Counters.Dropped(DropPolicy); n != 0 {
+		b.Fatalf("%d packets denied", n)
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -200,8 +212,77 @@ func TestDataPathNoAlloc(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("inbound: %v allocs per packet, want 0", n)
 	}
+	s.log = discardLogger()
+	if err := s.SetRules(benchRules(t, 100), Allow); err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		port++ // a new flow each time: the rules are scanned and the flow recorded
+		binary.BigEndian.PutUint16(in[1+20:], port)
+		pkt, _ := decodeDatagram(in, reasm, &ss.Counters)
+		s.inboundTUN(ss, pkt)
+		pb := s.bufs.get()
+		pb.n = copy(pb.data[headroom:], out)
+		s.forwardTUN(pb)
+		s.bufs.put(ss.queue.pop())
+	}); n != 0 {
+		t.Errorf("with 100 rules: %v allocs per packet, want 0", n)
+	}
+	if ss.Dropped(DropPolicy) != 0 || s.Counters.Dropped(DropPolicy) != 0 {
+		t.Errorf("the rules denied packets they do not match")
+	}
 	// A drop would mean the measured path was not the delivery path.
 	if ss.Dropped(DropSpoofed) != 0 || ss.Dropped(DropDeviceError) != 0 {
 		t.Errorf("inbound path dropped packets: spoofed %d, device errors %d", ss.Dropped(DropSpoofed), ss.Dropped(DropDeviceError))
+	}
+}
+
+// benchRules returns n rules of which none matches the benchmarks' packets
+// but every one applies to any source, so a packet that is not in the
+// connection-tracking table scans them all.
+func benchRules(b testing.TB, n int) []Rule {
+	var rules []Rule
+	for i := 0; i < n; i++ {
+		rules = append(rules, mustRule(b, fmt.Sprintf("deny from any to 10.%d.%d.0/24 proto tcp port 22,443", 100+i/256, i%256)))
+	}
+	return rules
+}
+
+// BenchmarkInboundTUNRules is BenchmarkInboundTUN with access rules: one
+// flow (as a single TCP stream is), which after its first packet is found
+// in the connection-tracking table; and a new flow per packet (every port
+// different), which scans the rules and records the flow each time.
+func BenchmarkInboundTUNRules(b *testing.B) {
+	for _, n := range []int{0, 100} {
+		for _, newFlows := range []bool{false, true} {
+			name := fmt.Sprintf("rules=%d/flow=same", n)
+			if newFlows {
+				name = fmt.Sprintf("rules=%d/flow=new", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				s, ss := benchHub(b, device.TUN)
+				s.log = discardLogger()
+				if err := s.SetRules(benchRules(b, n), Allow); err != nil {
+					b.Fatal(err)
+				}
+				dg := append([]byte{wire.TypePacket}, udp4("10.77.0.11", "10.77.0.1", make([]byte, 1372), true)...)
+				reasm := newReassembler(0, 0, nil)
+				port := uint16(0)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(dg)))
+				for b.Loop() {
+					if newFlows {
+						port++
+						binary.BigEndian.PutUint16(dg[1+20:], port)
+					}
+					pkt, _ := decodeDatagram(dg, reasm, &ss.Counters)
+					s.inboundTUN(ss, pkt)
+				}
+				if ss.Dropped(DropPolicy) != 0 {
+					b.Fatal("packets denied")
+				}
+			})
+		}
 	}
 }

@@ -2,8 +2,8 @@ package quictun
 
 // Inbound: QUIC → device, on the server.
 //
-//	ReceiveDatagram ──► header / reassembly ──► TUN: source must be the client's ──► device.Write
-//	                                        │                                    └► another client's queue
+//	ReceiveDatagram ──► header / reassembly ──► TUN: source must be the client's ──► access rules ──► device.Write
+//	                                        │                                                   └► another client's queue
 //	                                        └─► TAP: learn source MAC ──► device / another client / flood
 
 import (
@@ -77,6 +77,10 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 			ss.log.Warn("dropped packet with a source address the client does not own", "src", info.Src, "dst", info.Dst)
 		}
 	case hub.ToPort:
+		if !s.allowed(ss, dst, pkt, info) {
+			ss.Drop(DropPolicy)
+			return
+		}
 		pb := s.bufs.copyOf(pkt, ss)
 		if pb == nil {
 			ss.Drop(DropOversize) // reassembled, larger than the hub forwards
@@ -84,6 +88,10 @@ func (s *Server) inboundTUN(ss *session, pkt []byte) {
 		}
 		s.sendTUN(dst, pb)
 	default:
+		if !s.allowed(ss, nil, pkt, info) {
+			ss.Drop(DropPolicy)
+			return
+		}
 		s.deliverLocal(ss, pkt)
 	}
 }
@@ -103,7 +111,7 @@ func hubDropReason(r hub.Reason) DropReason {
 		return DropLinkLocal
 	case hub.Loop:
 		return DropLoop
-	case hub.Policy:
+	case hub.Denied:
 		return DropPolicy
 	}
 	// The hub has no other reasons (TestDropReasons provokes each); one

@@ -2,9 +2,10 @@ package quictun
 
 // Outbound: device → QUIC, on the server.
 //
-//	readDevice ──► forwardTUN (dst IP → session) ─┬─► session.queue ──► sendLoop ──► SendDatagram
-//	           └─► forwardTAP (dst MAC → session, │                       └► split into fragments
-//	                           or flood)          └─► too big: ICMP back to the origin
+//	readDevice ──► forwardTUN (dst IP → session, ─┬─► session.queue ──► sendLoop ──► SendDatagram
+//	           │               access rules)      │                       └► split into fragments
+//	           └─► forwardTAP (dst MAC → session, └─► too big: ICMP back to the origin
+//	                           or flood)
 
 import (
 	"errors"
@@ -59,6 +60,11 @@ func (s *Server) forwardTUN(pb *packetBuf) {
 	dst, act, why := hub.DecideTUNFromDevice(s.routes, isReady, info.Dst)
 	if act == hub.Drop {
 		s.Counters.Drop(hubDropReason(why))
+		s.bufs.put(pb)
+		return
+	}
+	if !s.allowed(nil, dst, pb.packet(), info) {
+		s.Counters.Drop(DropPolicy)
 		s.bufs.put(pb)
 		return
 	}

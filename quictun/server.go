@@ -44,6 +44,7 @@ type Server struct {
 	local  *session              // TAP: the port that stands for the device
 	leases state.Leases
 	live   *liveConfig     // pushed routes and pools, which change while running
+	policy serverPolicy    // access rules (TUN), which change while running
 	frag   wire.Fragmenter // fragment ids, shared by all senders
 	icmp   *rateLimiter
 	// devScratch is the device reader's one-element slice for device writes.
@@ -123,6 +124,7 @@ func newHub(cfg ServerConfig) *Server {
 	}
 	s.isolate.Store(cfg.IsolateClients)
 	s.pinMACs.Store(cfg.PinMACs)
+	s.policy.setRules(cfg.Rules, cfg.ClientToClient, cfg.Networks)
 	return s
 }
 
@@ -156,11 +158,12 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.readDevice()
 	go s.ageMACs()
 	go s.maintain()
 	go s.watchExpiry()
+	go s.policyClock()
 	for {
 		conn, err := s.ln.Accept(s.ctx)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/quictun/quictun/third_party/quic-go"
 
 	qcrypto "github.com/quictun/quictun/crypto"
+	"github.com/quictun/quictun/quictun/internal/hub"
 	"github.com/quictun/quictun/quictun/internal/wire"
 )
 
@@ -46,6 +47,10 @@ type session struct {
 	pushed []netip.Prefix
 
 	stats sessionStats
+
+	// rules is what the access rules in force say about this client; made
+	// again at its first packet after they change (peerRules).
+	rules atomic.Pointer[hub.PeerRules]
 
 	// Counters of this session.
 	Counters

@@ -82,8 +82,9 @@ const (
 	// DropDeviceRead: frames the TAP device dropped on read (malformed or
 	// unsupported offload), as the device counts them.
 	DropDeviceRead
-	// DropPolicy: a packet the administrator's policy forbids, e.g. a
-	// frame from one client to another with ServerConfig.IsolateClients.
+	// DropPolicy: a packet the administrator's policy forbids: a TUN packet
+	// the access rules deny (ServerConfig.Rules, ClientToClient), or a frame
+	// from one client to another with ServerConfig.IsolateClients.
 	DropPolicy
 
 	numDropReasons

@@ -159,6 +159,12 @@ func TestDropReasons(t *testing.T) {
 			s.macs.Learn(packet.MAC{2, 0, 0, 0, 0, 2}, c2, time.Now())
 			s.inboundTAP(c1, ethFrame(packet.MAC{2, 0, 0, 0, 0, 2}, packet.MAC{2, 0, 0, 0, 0, 1}))
 		}},
+		{"policy", device.TUN, DropPolicy, false, func(t *testing.T, s *Server, c1, c2 *session) {
+			if err := s.SetRules([]Rule{{Action: Deny, From: Endpoint{Kind: NameEndpoint, Name: "c1"}}}, Allow); err != nil {
+				t.Fatal(err)
+			}
+			s.inboundTUN(c1, udp4("10.77.0.11", "10.77.0.12", []byte("x"), false))
+		}},
 		{"mac table full", device.TAP, DropMACTableFull, false, func(t *testing.T, s *Server, c1, c2 *session) {
 			s.macs = hub.NewMACs[*session](time.Minute, 1)
 			for i := byte(1); i <= 2; i++ {

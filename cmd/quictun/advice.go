@@ -14,15 +14,17 @@ import (
 // configFlags names the flag that sets each ServerConfig/ClientConfig
 // field a quictun.ConfigError can name.
 var configFlags = map[string]string{
-	"Networks":   "--ip",
-	"Pools":      "--pool",
-	"Routes":     "--route",
-	"MTU":        "--mtu",
-	"PacketSize": "--packet-size",
-	"Server":     "--server",
-	"MaxRetries": "--max-retries",
-	"Mode":       "--mode",
-	"TLS":        "--cert/--key/--ca",
+	"Networks":       "--ip",
+	"Pools":          "--pool",
+	"Routes":         "--route",
+	"MTU":            "--mtu",
+	"PacketSize":     "--packet-size",
+	"Server":         "--server",
+	"MaxRetries":     "--max-retries",
+	"Mode":           "--mode",
+	"TLS":            "--cert/--key/--ca",
+	"Rules":          "--rule",
+	"ClientToClient": "--client-to-client",
 
 	// The TAP switch's policy (tappolicy.go).
 	"IsolateClients": "--isolate-clients",

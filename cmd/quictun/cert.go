@@ -127,7 +127,7 @@ func certIssueCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "issue",
 		Usage:     "issue a server or client certificate signed by <dir>/ca.*: <dir>/<name>.crt and .key",
-		UsageText: "quictun cert issue --dir pki --name NAME (--server --host HOST... | [--ip ADDR/LEN...] [--route NET/LEN...]) [--days N] [--passphrase-file FILE] [--encrypt [--key-passphrase-file FILE]] [--force]",
+		UsageText: "quictun cert issue --dir pki --name NAME (--server --host HOST... | [--ip ADDR/LEN...] [--route NET/LEN...] [--group NAME...]) [--days N] [--passphrase-file FILE] [--encrypt [--key-passphrase-file FILE]] [--force]",
 		Description: `A server certificate (--server) names the hosts that clients dial (--host,
 repeatable: IP addresses and DNS names). A client certificate carries the
 client's identity (--name) and may bind its tunnel addresses and the networks
@@ -139,10 +139,13 @@ routed behind it:
   --route 192.168.50.0/24
                        a network behind the client (a site); the server routes it
                        to this client and accepts packets from it.
+  --group eng          a group the client belongs to (repeatable), written as the
+                       URI SAN quictun:group:eng; listen --rule matches group:eng.
 Examples:
   quictun cert issue --dir pki --name server --server --host 203.0.113.7 --host vpn.example.com
   quictun cert issue --dir pki --name laptop1 --ip 10.77.0.11/24 --ip fd77::11/64
   quictun cert issue --dir pki --name office --ip 10.77.0.20/24 --route 192.168.50.0/24
+  quictun cert issue --dir pki --name alice --group eng --group ops
 Passphrases, each asked on the terminal (without echo) unless its file is given:
   --passphrase-file FILE      of <dir>/ca.key, if it is encrypted (cert ca --encrypt)
   --key-passphrase-file FILE  of the new <name>.key, with --encrypt
@@ -159,6 +162,8 @@ Passphrases, each asked on the terminal (without echo) unless its file is given:
 				Usage: "client tunnel address `ADDR/LEN`, e.g. 10.77.0.11/24 or fd77::11/64; only the address is stored, the length comes from the server's network; repeat for several"},
 			&cli.StringSliceFlag{Name: "route", EnvVars: certEnv("route"),
 				Usage: "client: network `NET/LEN` behind this client that the server routes to it, e.g. 192.168.50.0/24; repeat for several"},
+			&cli.StringSliceFlag{Name: "group", EnvVars: certEnv("group"),
+				Usage: "client: group `NAME` the client belongs to (letters, digits, . _ -), matched by listen --rule group:NAME; repeat for several"},
 			&cli.IntFlag{Name: "days", Value: qcrypto.DefaultLeafDays, EnvVars: certEnv("days"),
 				Usage: "how many days the certificate is valid (at most until the CA expires)"},
 			caPassphraseFlag(),
@@ -203,11 +208,19 @@ func certIssue(c *cli.Context) error {
 		}
 		opts.Routes = append(opts.Routes, p)
 	}
+	for _, g := range c.StringSlice("group") {
+		if err := qcrypto.CheckGroupName(g); err != nil {
+			return usageError{fmt.Errorf("--group %q: %w", g, err)}
+		}
+		opts.Groups = append(opts.Groups, g)
+	}
 	switch {
 	case opts.Server && len(opts.Addrs) > 0:
 		return usageError{errors.New("--ip is for client certificates: a server certificate cannot hold tunnel addresses (the server's own address is set with listen --ip)")}
 	case opts.Server && len(opts.Routes) > 0:
 		return usageError{errors.New("--route is for client certificates: the server's routes are set when it listens")}
+	case opts.Server && len(opts.Groups) > 0:
+		return usageError{errors.New("--group is for client certificates: access rules (listen --rule) match the clients' groups")}
 	case opts.Server && len(opts.Hosts) == 0:
 		return usageError{errors.New("--server needs at least one --host: the IP address or DNS name that clients dial")}
 	case !opts.Server && len(opts.Hosts) > 0:

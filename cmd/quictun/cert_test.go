@@ -62,7 +62,7 @@ func TestCertCommands(t *testing.T) {
 
 	mustRunCert(t, "issue", "--dir", dir, "--name", "server", "--server", "--host", "203.0.113.7", "--host", "vpn.example.com")
 	out = mustRunCert(t, "issue", "--dir", dir, "--name", "laptop1", "--ip", "10.77.0.11/24", "--ip", "fd77::11/64",
-		"--route", "192.168.50.0/24", "--route", "fd00:1::/64", "--days", "10")
+		"--route", "192.168.50.0/24", "--route", "fd00:1::/64", "--group", "eng", "--group", "ops", "--days", "10")
 	for _, want := range []string{"laptop1.crt", "10.77.0.11, not the /24", "prefix length of its own --ip network"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cert issue printed %q, want it to contain %q", out, want)
@@ -93,7 +93,8 @@ func TestCertCommands(t *testing.T) {
 	}
 	wantAddrs := []netip.Addr{netip.MustParseAddr("10.77.0.11"), netip.MustParseAddr("fd77::11")}
 	wantRoutes := []netip.Prefix{netip.MustParsePrefix("192.168.50.0/24"), netip.MustParsePrefix("fd00:1::/64")}
-	if id.Name != "laptop1" || !slices.Equal(id.Addrs, wantAddrs) || !slices.Equal(id.Routes, wantRoutes) {
+	if id.Name != "laptop1" || !slices.Equal(id.Addrs, wantAddrs) || !slices.Equal(id.Routes, wantRoutes) ||
+		!slices.Equal(id.Groups, []string{"eng", "ops"}) {
 		t.Errorf("identity %+v", id)
 	}
 	server, err := qcrypto.LoadKeyPair(file("server.crt"), file("server.key"), nil)
@@ -110,6 +111,7 @@ func TestCertCommands(t *testing.T) {
 			"Subject:           CN=laptop1", "Issuer:            CN=Example CA", "Valid until:",
 			"Key:               ECDSA P-256", "Usages:            client",
 			"Tunnel addresses:  10.77.0.11, fd77::11", "Routes:            192.168.50.0/24, fd00:1::/64",
+			"Groups:            eng, ops",
 			"SHA-256:           " + id.Fingerprint,
 		} {
 			if !strings.Contains(out, want) {
@@ -165,6 +167,8 @@ func TestCertCommands(t *testing.T) {
 			{"bad --route", []string{"issue", "--dir", dir, "--name", "x", "--route", "192.168.50.0"}, `--route "192.168.50.0"`},
 			{"--route with host bits", []string{"issue", "--dir", dir, "--name", "x", "--route", "192.168.50.1/24"}, "did you mean 192.168.50.0/24"},
 			{"--server with --ip", []string{"issue", "--dir", dir, "--name", "x", "--server", "--host", "h.example", "--ip", "10.77.0.5/24"}, "--ip is for client certificates"},
+			{"bad --group", []string{"issue", "--dir", dir, "--name", "x", "--group", "eng ops"}, `--group "eng ops": group name`},
+			{"--server with --group", []string{"issue", "--dir", dir, "--name", "x", "--server", "--host", "h.example", "--group", "eng"}, "--group is for client certificates"},
 			{"--server without --host", []string{"issue", "--dir", dir, "--name", "x", "--server"}, "--server needs at least one --host"},
 			{"--host without --server", []string{"issue", "--dir", dir, "--name", "x", "--host", "h.example"}, "--host is for server certificates"},
 			{"bad --host", []string{"issue", "--dir", dir, "--name", "x", "--server", "--host", "a b"}, `host "a b"`},

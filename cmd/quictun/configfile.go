@@ -24,7 +24,7 @@ func configFlag() cli.Flag {
 	return &cli.StringFlag{Name: "config", EnvVars: env("config"), TakesFile: true,
 		Usage: "read settings from this TOML (or .yaml/.yml) `FILE`: its keys are the flag names of this command and the global flags, " +
 			`e.g. packet-size = 1452, ip = ["10.77.0.1/24"], keepalive = "10s"; relative paths in it are relative to its directory. ` +
-			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (log level, metrics; on a server pushed routes, pools, the CRL, isolate-clients and pin-macs); " +
+			"Flags and QUICTUN_* variables override it. SIGHUP re-reads it and applies what can change live (log level, metrics; on a server pushed routes, pools, access rules, the CRL, isolate-clients and pin-macs); " +
 			"examples in the source's examples/"}
 }
 
@@ -40,11 +40,13 @@ var notConfigKeys = map[string]bool{
 // An empty string is left to the flag's own handling where it means "the
 // default".
 var configChecks = map[string]func(string) error{
-	"ip":         func(s string) error { _, err := parsePrefix(s, false); return err },
-	"pool":       func(s string) error { _, err := parsePrefix(s, true); return err },
-	"route":      func(s string) error { _, err := parsePrefix(s, true); return err },
-	"log-level":  func(s string) error { _, err := parseLevel(s); return err },
-	"log-format": checkLogFormat,
+	"ip":               func(s string) error { _, err := parsePrefix(s, false); return err },
+	"pool":             func(s string) error { _, err := parsePrefix(s, true); return err },
+	"route":            func(s string) error { _, err := parsePrefix(s, true); return err },
+	"log-level":        func(s string) error { _, err := parseLevel(s); return err },
+	"rule":             checkRuleValue,
+	"client-to-client": checkClientToClient,
+	"log-format":       checkLogFormat,
 	"mode": func(s string) error {
 		if s == "" {
 			return nil

@@ -336,6 +336,8 @@ func TestConfigExamples(t *testing.T) {
 			"ip": "10.77.0.1/24,fd77::1/64", "pool": "10.77.0.128/25,fd77::1:0/112", "route": "192.168.10.0/24",
 			"keepalive": "10s", "idle-timeout": "30s", "packet-size": "1452",
 			"log-level": "info", "log-format": "text",
+			"client-to-client": "deny",
+			"rule":             "allow from group:eng to group:ops proto tcp port 22,443,allow from group:ops to any,deny from name:laptop2 to 192.168.10.0/24",
 		}},
 		{"laptop.toml", "connect", map[string]string{
 			"server": "vpn.example.com:4433", "server-name": "",

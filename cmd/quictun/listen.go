@@ -65,6 +65,7 @@ func listenCommand() *cli.Command {
 	flags = append(flags, procsFlag(), lowLatencyFlag(), metricsFlag())
 	flags = append(flags, crlFlag())
 	flags = append(flags, tapPolicyFlags()...)
+	flags = append(flags, rulesFlags()...)
 	flags = append(flags, configFlag())
 	flags = append(flags, append(privFlags(), hookFlags()...)...)
 	return &cli.Command{
@@ -122,6 +123,10 @@ func runListen(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	rules, c2c, err := rulesFromFlags(c)
+	if err != nil {
+		return err
+	}
 	bridge := c.String("bridge")
 	if bridge != "" && mode != device.TAP {
 		return usageError{fmt.Errorf("--bridge needs --mode tap (a TUN device carries no Ethernet frames)")}
@@ -164,7 +169,8 @@ func runListen(c *cli.Context) error {
 		SessionsChanged: sessionsChanged,
 		Revocations:     crl.Revocations(),
 		CACerts:         caCerts(c, log),
-		AddRoutes:       func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
+		Rules:           rules, ClientToClient: c2c,
+		AddRoutes: func(r []netip.Prefix) (func() error, error) { return device.AddRoutes(devName, r) },
 	})
 	if err != nil {
 		return advise(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/quictun/quictun/config"
+	"github.com/quictun/quictun/quictun"
 )
 
 // liveServer is what a reload changes in a running server without
@@ -22,6 +23,9 @@ type liveServer interface {
 	SetPools([]netip.Prefix) error
 	// SetTAPPolicy takes isolate-clients and pin-macs (tappolicy.go).
 	SetTAPPolicy(isolateClients, pinMACs bool) error
+	// SetRules and Rules: the access rules (--rule, --client-to-client).
+	SetRules([]quictun.Rule, quictun.RuleAction) error
+	Rules() ([]quictun.Rule, quictun.RuleAction)
 }
 
 // reloader returns the function that SIGHUP (and `quictun reload`) calls
@@ -114,7 +118,7 @@ func (r *configReloader) isLive(key string) bool {
 	switch key {
 	case "log-level":
 		return true
-	case "route", "pool", "isolate-clients", "pin-macs":
+	case "route", "pool", "isolate-clients", "pin-macs", "rule", "client-to-client":
 		return r.server != nil
 	case "metrics":
 		return r.metrics != nil
@@ -191,6 +195,17 @@ func (r *configReloader) apply(f *config.File, keys []string) error {
 			return fail(key, err)
 		}
 		undo = append(undo, func() error { return r.server.SetTAPPolicy(wasIsolated, wasPinned) })
+	}
+	if slices.Contains(keys, "rule") || slices.Contains(keys, "client-to-client") {
+		key := "rule"
+		if !slices.Contains(keys, key) {
+			key = "client-to-client"
+		}
+		u, err := r.setRules(func(k string) []string { return r.text(f, k) })
+		if err != nil {
+			return fail(key, err)
+		}
+		undo = append(undo, u)
 	}
 	if slices.Contains(keys, "metrics") {
 		now, before := firstOf(r.text(f, "metrics")), firstOf(r.text(r.running, "metrics"))

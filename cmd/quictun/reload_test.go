@@ -24,7 +24,8 @@ import (
 type recordingServer struct {
 	routes, pools [][]netip.Prefix
 	refusePools   bool
-	tap           [][2]bool // isolate-clients, pin-macs
+	rules         rulesRecord // rules_test.go
+	tap           [][2]bool   // isolate-clients, pin-macs
 	refuseTAP     bool
 }
 

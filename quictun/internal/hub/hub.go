@@ -45,9 +45,9 @@ const (
 	// Loop: a TUN packet a port sent to one of its own addresses, or a
 	// frame to a MAC on the port it came from, already on its segment.
 	Loop
-	// Policy: a packet the administrator's policy forbids, e.g. with
+	// Denied: a packet the administrator's policy forbids, e.g. with
 	// TAPPolicy.Isolate a frame from one client port to another's MAC.
-	Policy
+	Denied
 )
 
 // DecideTUNFromClient decides for a TUN packet (src → dst) that port from
@@ -131,7 +131,7 @@ func DecideTAP[T comparable](macs *MACs[T], p TAPPolicy[T], from T, src, dst pac
 			case owner == from:
 				return zero, Drop, Loop, learned
 			case isolated && owner != p.Local:
-				return zero, Drop, Policy, learned
+				return zero, Drop, Denied, learned
 			}
 			return owner, ToPort, 0, learned
 		}

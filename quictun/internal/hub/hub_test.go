@@ -124,8 +124,8 @@ func TestDecideTAPIsolate(t *testing.T) {
 		{"client unknown unicast: the device only", 0, "c1", a, m(0x99), "local", ToPort, 0},
 		{"client to the device's host", 0, "c1", a, lan, "local", ToPort, 0},
 		{"device's host to a client", 0, "local", lan, a, "c1", ToPort, 0},
-		{"client to another client", 0, "c1", a, b, "", Drop, Policy},
-		{"and back", 0, "c2", b, a, "", Drop, Policy},
+		{"client to another client", 0, "c1", a, b, "", Drop, Denied},
+		{"and back", 0, "c2", b, a, "", Drop, Denied},
 		{"own segment: still a loop", 0, "c1", m(0xc), a, "", Drop, Loop},
 		{"device to the other client", 0, "local", lan, b, "c2", ToPort, 0},
 	}
