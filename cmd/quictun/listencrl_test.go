@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +17,8 @@ import (
 	qcrypto "github.com/quictun/quictun/crypto"
 )
 
-// lockedBuffer is a log sink that the watcher's goroutine and the test
-// may use at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // has reports whether one line of the log contains every one of want.
-func (l *lockedBuffer) has(want ...string) bool {
+func (l *syncLog) has(want ...string) bool {
 	for _, line := range strings.Split(l.String(), "\n") {
 		ok := true
 		for _, w := range want {
@@ -90,7 +69,7 @@ func TestServerCRL(t *testing.T) {
 	serials := crlPKI(t, dir, "a", "b", "c")
 	mustRunCert(t, "revoke", "--dir", dir, "--name", "a", "--reason", "keyCompromise")
 	crlFile, caFile := filepath.Join(dir, crlName), filepath.Join(dir, "ca.crt")
-	var logs lockedBuffer
+	var logs syncLog
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 
 	s, err := newServerCRL(crlFile, caFile, log)
@@ -233,7 +212,7 @@ func TestServerCRLStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs syncLog
 	s, err := newServerCRL(crlFile, filepath.Join(dir, "ca.crt"), slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +260,7 @@ func TestServerCRLReload(t *testing.T) {
 	serials := crlPKI(t, dir, "a", "b")
 	mustRunCert(t, "crl", "--dir", dir)
 	crlFile, caFile := filepath.Join(dir, crlName), filepath.Join(dir, "ca.crt")
-	var logs lockedBuffer
+	var logs syncLog
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 
 	// startListen runs listen's Before with args and returns its reload
