@@ -48,8 +48,10 @@ const (
 	DropSpoofed
 	// DropNoRoute: no session owns the destination.
 	DropNoRoute
-	// DropLinkLocal: a client kernel's own link-local chatter (e.g. IPv6
-	// router solicitations), which the hub does not route.
+	// DropLinkLocal: a kernel's own link-local chatter (e.g. IPv6 router
+	// solicitations, IGMP and MLD reports), which the hub does not route:
+	// a client's, or the server's on its device (then counted on the
+	// server's own counters).
 	DropLinkLocal
 	// DropLoop: a packet a client sent to one of its own addresses (TUN),
 	// or a frame to a MAC on the port it came from, already on its

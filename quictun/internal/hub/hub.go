@@ -40,7 +40,8 @@ const (
 	// owns.
 	NoRoute
 	// LinkLocal: a port's own link-local chatter (e.g. IPv6 router
-	// solicitations), which the hub does not route.
+	// solicitations), or the server device's link-local multicast, which
+	// the hub does not route.
 	LinkLocal
 	// Loop: a TUN packet a port sent to one of its own addresses, or a
 	// frame to a MAC on the port it came from, already on its segment.
@@ -75,12 +76,17 @@ func DecideTUNFromClient[T comparable](routes *Routes[T], ready func(T) bool, fr
 }
 
 // DecideTUNFromDevice decides for a TUN packet to dst read from the
-// server's device: the ready port that owns dst, or no route.
+// server's device: the ready port that owns dst, or no route. The server
+// kernel's own link-local multicast (IGMP and MLD reports, router
+// solicitations) is its link chatter, not a packet without a route.
 func DecideTUNFromDevice[T comparable](routes *Routes[T], ready func(T) bool, dst netip.Addr) (to T, act Action, why Reason) {
+	var zero T
+	if dst.IsLinkLocalMulticast() {
+		return zero, Drop, LinkLocal
+	}
 	if owner, ok := routes.Lookup(dst); ok && ready(owner) {
 		return owner, ToPort, 0
 	}
-	var zero T
 	return zero, Drop, NoRoute
 }
 

@@ -53,6 +53,12 @@ func TestDecideTUN(t *testing.T) {
 			t.Errorf("from the device to %s: %d, %d; want Drop, NoRoute", dst, act, why)
 		}
 	}
+	// The server kernel's IGMP and MLD reports and router solicitations.
+	for _, dst := range []string{"224.0.0.22", "ff02::16", "ff02::2"} {
+		if _, act, why := DecideTUNFromDevice(routes, ready, a(dst)); act != Drop || why != LinkLocal {
+			t.Errorf("from the device to %s: %d, %d; want Drop, LinkLocal", dst, act, why)
+		}
+	}
 }
 
 // TestDecideTAP checks the learning switch on a MAC table alone.
