@@ -65,6 +65,13 @@ func yamlValue(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		list := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
+			if resolveAlias(c).Kind == yaml.SequenceNode {
+				// A list in a list, which no Kind takes, is not read: an
+				// alias to the list itself would recurse forever, and
+				// aliases of aliased lists grow exponentially.
+				list = append(list, []any{})
+				continue
+			}
 			v, err := yamlValue(c)
 			if err != nil {
 				return nil, err

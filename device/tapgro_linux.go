@@ -22,7 +22,7 @@ import (
 //     without options, with DF set and not a fragment, or IPv6 without
 //     extension headers; the same addresses, TOS/traffic class (and IPv6
 //     flow label) and TTL/hop limit; the same ports, acknowledgment number,
-//     window and TCP options bytes (compared exactly, as wireguard does);
+//     window, urgent pointer and TCP options bytes (compared exactly);
 //     flags ACK, or ACK|PSH with PSH allowed only on the last segment;
 //   - contiguous sequence numbers; every segment but the last carries
 //     exactly the payload size of the first (gso_size), the last at most
@@ -120,9 +120,11 @@ func groSameFlow(h, p []byte, s groSeg) bool {
 	} else if h[ip+1] != p[ip+1] || h[ip+8] != p[ip+8] || !bytes.Equal(h[ip+12:ip+20], p[ip+12:ip+20]) {
 		return false // TOS, TTL, addresses
 	}
-	// Ports; acknowledgment number; data offset; window; options.
+	// Ports; acknowledgment number; data offset; window; urgent pointer
+	// (meaningless without URG, which no segment here has, but a segment
+	// that carries one is written with it); options.
 	return bytes.Equal(h[l4:l4+4], p[l4:l4+4]) && bytes.Equal(h[l4+8:l4+13], p[l4+8:l4+13]) &&
-		bytes.Equal(h[l4+14:l4+16], p[l4+14:l4+16]) && bytes.Equal(h[l4+20:s.payload], p[l4+20:s.payload])
+		bytes.Equal(h[l4+14:l4+16], p[l4+14:l4+16]) && bytes.Equal(h[l4+18:s.payload], p[l4+18:s.payload])
 }
 
 // groRun is the run of segments Write is coalescing.

@@ -49,7 +49,17 @@ func groSegments(v6, vlan bool, count, size, last int, psh bool) [][]byte {
 // per write(2).
 func writeCollect(t *testing.T, frames [][]byte, capacity int) [][]byte {
 	t.Helper()
+	return writeCollectWith(t, frames, capacity, nil)
+}
+
+// writeCollectWith is writeCollect with setup, if not nil, run on the TAP
+// first.
+func writeCollectWith(t *testing.T, frames [][]byte, capacity int, setup func(*TunTap)) [][]byte {
+	t.Helper()
 	d, peer := fakeTAP(t)
+	if setup != nil {
+		setup(d)
+	}
 	const off = 16
 	bufs := make([][]byte, len(frames))
 	for i, f := range frames {

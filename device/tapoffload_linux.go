@@ -212,6 +212,16 @@ func (s *tcpSplit) start(frame []byte, hdr vnetHdr) error {
 	if tcpLen < 20 || l4+tcpLen >= len(frame) || hdr.gsoSize == 0 {
 		return fmt.Errorf("TCP GSO frame with header of %d bytes, %d in all, segments of %d: %w", tcpLen, len(frame), hdr.gsoSize, errBadFrame)
 	}
+	// The longest segment must fit its IP header's length field (a frame
+	// longer than an IP packet, with a gso_size as long, is no super-frame
+	// a kernel sends; its segment's length would wrap).
+	maxIP := 0xffff
+	if s.v6 {
+		maxIP += 40
+	}
+	if l4+tcpLen+min(int(hdr.gsoSize), len(frame)-l4-tcpLen)-ip > maxIP {
+		return fmt.Errorf("TCP GSO frame of %d bytes with segments of %d: longer than an IP packet: %w", len(frame), hdr.gsoSize, errBadFrame)
+	}
 	s.frame, s.ip, s.l4, s.hdrLen, s.gsoSize = frame, ip, l4, l4+tcpLen, int(hdr.gsoSize)
 	s.seq = binary.BigEndian.Uint32(frame[l4+4:])
 	s.flags = frame[l4+13]

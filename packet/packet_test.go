@@ -291,31 +291,3 @@ func TestParseIPNoAlloc(t *testing.T) {
 		t.Errorf("ParseIP/ParseEth allocate %v times per run, want 0", n)
 	}
 }
-
-// FuzzPacketParsers feeds arbitrary bytes to every parser that sees
-// untrusted packets: none may panic, and whatever BuildTooBig answers must
-// itself parse as an IP packet that BuildTooBig refuses to answer.
-func FuzzPacketParsers(f *testing.F) {
-	f.Add(buildTestIPv4("10.0.0.1", "10.0.0.2", protoTCP, 0x4000, []byte{0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x60, 0x02, 0, 0, 0, 0, 0, 0, 2, 4, 5, 0xb4}), 1000)
-	f.Add(buildTestIPv6("fd00::1", "fd00::2", protoHopByHop, extHdr(protoTCP), make([]byte, 24)), 1300)
-	f.Add(buildTestIPv6("fd00::1", "fd00::2", protoFragment, fragHdr(protoICMPv6, 0, true), []byte{128, 0, 0, 0}), 1280)
-	f.Add(append(append(make([]byte, 12), 0x81, 0, 0, 1, 0x08, 0), buildTestIPv4("10.0.0.1", "10.0.0.2", protoTCP, 0, make([]byte, 24))...), 576)
-	out := make([]byte, 1500)
-	f.Fuzz(func(t *testing.T, b []byte, mtu int) {
-		ParseIP(b)
-		ParseEth(b)
-		ParseEtherType(b, math.MaxInt)
-		if n, ok := BuildTooBig(out, b, mtu); ok {
-			info, ok := ParseIP(out[:n])
-			if !ok || info.TotalLen != n {
-				t.Fatalf("answer of %d bytes does not parse: %+v", n, info)
-			}
-			if _, again := BuildTooBig(make([]byte, 1500), out[:n], mtu); again {
-				t.Fatal("BuildTooBig answers its own answer")
-			}
-		}
-		c := append([]byte{}, b...)
-		clampMSS(c, mtu)
-		ClampMSSFrame(append([]byte{}, b...), mtu)
-	})
-}

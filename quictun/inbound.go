@@ -41,7 +41,10 @@ func decodeDatagram(dg []byte, reasm *wire.Reassembler, c *Counters) (pkt []byte
 	}
 	switch dg[0] & wire.TypeMask {
 	case wire.TypePacket:
-		return dg[wire.PacketHeaderLen:], len(dg) > wire.PacketHeaderLen
+		if len(dg) == wire.PacketHeaderLen {
+			break // a PACKET of nothing: no sender makes one
+		}
+		return dg[wire.PacketHeaderLen:], true
 	case wire.TypeKeepalive:
 		return nil, false
 	case wire.TypeFragment:

@@ -20,8 +20,8 @@ type DropReason uint8
 
 // The drop reasons. Outbound means device → QUIC, inbound QUIC → device.
 const (
-	// DropMalformedDatagram: an inbound datagram that is empty or of a
-	// reserved type.
+	// DropMalformedDatagram: an inbound datagram that is empty, a PACKET
+	// with no packet after its header, or of a reserved type.
 	DropMalformedDatagram DropReason = iota
 	// DropFragmentShort: a FRAGMENT datagram shorter than its header plus
 	// one byte.
