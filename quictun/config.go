@@ -136,6 +136,10 @@ type ServerConfig struct {
 	// not overlap, and the last one carries the current number. Nil: not
 	// called.
 	SessionsChanged func(n int)
+	// Handshakes bound the handshakes in flight: when clients must prove
+	// their address (QUIC Retry) and how many one source may have. The
+	// zero value: the defaults (HandshakeLimits).
+	Handshakes HandshakeLimits
 	// Logger receives the server's logs. Nil: slog.Default().
 	Logger *slog.Logger
 }
