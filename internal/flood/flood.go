@@ -14,9 +14,13 @@
 //     read the answer: Initials that never finish, and never answer a
 //     Retry, as from spoofed addresses.
 //   - BadCert: complete handshakes with a certificate the server refuses.
+//   - Storm: complete handshakes with a good certificate, all at once, as
+//     after a server restart; each counts as an error unless the server
+//     accepts it (no close within a second).
 //
-// The sources are 127.0.0.2, 127.0.0.3, … (Config.Sources of them), so a
-// flood comes from many addresses, as a spoofed one does.
+// The sources are 127.0.0.2, 127.0.0.3, … (Config.Sources of them, from
+// Config.From), so a flood comes from many addresses, as a spoofed one
+// does.
 package flood
 
 import (
@@ -44,9 +48,10 @@ const (
 	Bogus
 	HalfOpen
 	BadCert
+	Storm
 )
 
-var kindNames = [...]string{Random: "random", Bogus: "bogus", HalfOpen: "halfopen", BadCert: "badcert"}
+var kindNames = [...]string{Random: "random", Bogus: "bogus", HalfOpen: "halfopen", BadCert: "badcert", Storm: "storm"}
 
 // String returns the kind's name, as ParseKind takes it.
 func (k Kind) String() string {
@@ -63,7 +68,7 @@ func ParseKind(s string) (Kind, error) {
 			return Kind(k), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown flood kind %q (random, bogus, halfopen, badcert)", s)
+	return 0, fmt.Errorf("unknown flood kind %q (random, bogus, halfopen, badcert, storm)", s)
 }
 
 // Config says what to send.
@@ -76,8 +81,15 @@ type Config struct {
 	Rate int
 	// Duration is how long to send. Zero: 1 s.
 	Duration time.Duration
-	// Sources is the number of source addresses (127.0.0.2 on). Zero: 1.
+	// Sources is the number of source addresses (From and the ones after
+	// it). Zero: 1.
 	Sources int
+	// From is the first source address, a loopback IPv4 address. Nil:
+	// 127.0.0.2 (not 127.0.0.1, the address a test's good client has).
+	From net.IP
+	// Count, when not zero, ends the flood after this many datagrams or
+	// handshakes.
+	Count int
 	// TLS is the client config of HalfOpen and BadCert (for BadCert, with
 	// a certificate the server refuses but trusting the server's CA, so
 	// that the server sees the certificate).
@@ -88,9 +100,13 @@ type Config struct {
 type Result struct {
 	// Sent counts the datagrams or handshakes started.
 	Sent int64
-	// Errors counts the sends or dials that failed locally or, for
-	// BadCert, the handshakes that did not end with the server's refusal.
+	// Errors counts the sends that failed locally; for BadCert, the
+	// handshakes that did not end with the server's refusal; for Storm,
+	// the handshakes the server refused (CONNECTION_REFUSED: busy).
 	Errors int64
+	// Failed counts, for Storm, the handshakes that failed otherwise
+	// (timed out on a machine too busy to finish them).
+	Failed int64
 }
 
 // Run floods cfg.Target until cfg.Duration is over or ctx is done, and
@@ -106,12 +122,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		cfg.Duration = time.Second
 	}
 	cfg.Sources = max(cfg.Sources, 1)
-	if (cfg.Kind == HalfOpen || cfg.Kind == BadCert) && cfg.TLS == nil {
+	dials := cfg.Kind == HalfOpen || cfg.Kind == BadCert || cfg.Kind == Storm
+	if dials && cfg.TLS == nil {
 		return Result{}, fmt.Errorf("flood: %s needs a TLS client config", cfg.Kind)
+	}
+	from := cfg.From.To4()
+	if from == nil {
+		from = net.IPv4(127, 0, 0, 2).To4()
+	}
+	if from[0] != 127 {
+		return Result{}, fmt.Errorf("flood: source %v is not a loopback IPv4 address", cfg.From)
 	}
 	socks := make([]*net.UDPConn, cfg.Sources)
 	for i := range socks {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%250))})
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, from[1], from[2], from[3]+byte(i%250))})
 		if err != nil {
 			closeAll(socks)
 			return Result{}, fmt.Errorf("flood: bind a source socket: %w", err)
@@ -120,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer closeAll(socks)
 	f := &flooder{cfg: cfg, socks: socks}
-	if cfg.Kind == HalfOpen || cfg.Kind == BadCert {
+	if dials {
 		f.trs = make([]*quic.Transport, len(socks))
 		for i, c := range socks {
 			var pc net.PacketConn = c
@@ -147,11 +171,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		select {
 		case <-ctx.Done():
 			f.wg.Wait()
-			return Result{Sent: f.sent.Load(), Errors: f.errs.Load()}, nil
+			return Result{Sent: f.sent.Load(), Errors: f.errs.Load(), Failed: f.failed.Load()}, nil
 		case <-tick.C:
+			if ctx.Err() != nil { // both ready: the deadline wins
+				continue
+			}
 		}
 		owed += perTick
-		for ; owed >= 1; owed-- {
+		for ; owed >= 1 && (cfg.Count == 0 || f.sent.Load() < int64(cfg.Count)); owed-- {
 			f.one(buf)
 		}
 	}
@@ -159,13 +186,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 // flooder is one Run's state.
 type flooder struct {
-	cfg   Config
-	socks []*net.UDPConn
-	trs   []*quic.Transport
-	next  int
-	wg    sync.WaitGroup
-	sent  atomic.Int64
-	errs  atomic.Int64
+	cfg    Config
+	socks  []*net.UDPConn
+	trs    []*quic.Transport
+	next   int
+	wg     sync.WaitGroup
+	sent   atomic.Int64
+	errs   atomic.Int64
+	failed atomic.Int64
 }
 
 // one sends one datagram or starts one handshake, from the next source.
@@ -183,10 +211,8 @@ func (f *flooder) one(buf []byte) {
 		f.send(i, buf[:n])
 	case Bogus:
 		f.send(i, bogus(buf, f.next))
-	case HalfOpen:
-		f.dial(i, 2*time.Second, false)
-	case BadCert:
-		f.dial(i, 5*time.Second, true)
+	case HalfOpen, BadCert, Storm:
+		f.dial(i)
 	}
 }
 
@@ -196,9 +222,18 @@ func (f *flooder) send(i int, b []byte) {
 	}
 }
 
-// dial starts a handshake from source i that gives up after timeout; with
-// wantRefusal, a handshake not refused by the server counts as an error.
-func (f *flooder) dial(i int, timeout time.Duration, wantRefusal bool) {
+// dial starts a handshake from source i and judges how it ended (see the
+// kinds).
+func (f *flooder) dial(i int) {
+	timeout := 5 * time.Second
+	switch f.cfg.Kind {
+	case HalfOpen:
+		timeout = 2 * time.Second
+	case Storm:
+		// The server's limit: its handshake timeout is twice its idle
+		// timeout of 5 s.
+		timeout = 10 * time.Second
+	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -206,20 +241,36 @@ func (f *flooder) dial(i int, timeout time.Duration, wantRefusal bool) {
 		defer cancel()
 		conn, err := f.trs[i].Dial(ctx, f.cfg.Target, f.cfg.TLS, &quic.Config{HandshakeIdleTimeout: timeout})
 		if err == nil {
-			// Refused after the handshake, or not at all: wait for the
-			// server's close.
+			// Refused after the handshake, or not: wait for the
+			// server's close (Storm: a second).
+			wait := ctx
+			if f.cfg.Kind == Storm {
+				var stop context.CancelFunc
+				wait, stop = context.WithTimeout(ctx, time.Second)
+				defer stop()
+			}
 			select {
 			case <-conn.Context().Done():
 				err = context.Cause(conn.Context())
-			case <-ctx.Done():
+			case <-wait.Done():
 			}
 			conn.CloseWithError(0, "")
 		}
 		var te *quic.TransportError
 		var ae *quic.ApplicationError
 		refused := errors.As(err, &te) && te.Remote || errors.As(err, &ae) && ae.Remote
-		if wantRefusal && !refused {
-			f.errs.Add(1)
+		switch f.cfg.Kind {
+		case BadCert:
+			if !refused {
+				f.errs.Add(1)
+			}
+		case Storm:
+			switch {
+			case errors.As(err, &te) && te.Remote && te.ErrorCode == quic.ConnectionRefused:
+				f.errs.Add(1)
+			case err != nil:
+				f.failed.Add(1)
+			}
 		}
 	}()
 }
