@@ -24,6 +24,8 @@ type ServerCollector struct {
 	common
 	handshakes *prometheus.Desc
 	migrations *prometheus.Desc
+	inFlight   *prometheus.Desc
+	stray      *prometheus.Desc
 
 	sessTxPackets, sessTxBytes *prometheus.Desc
 	sessRxPackets, sessRxBytes *prometheus.Desc
@@ -42,6 +44,11 @@ func NewServerCollector(src ServerSource, opts Options) *ServerCollector {
 		handshakes: desc("handshakes_total",
 			"Clients' attempts to bring a tunnel up, by result (success, refused, failed) and the reason of a refusal or failure.",
 			"result", "reason"),
+		inFlight: desc("handshakes_in_flight",
+			"QUIC handshakes under way: first Initial received, not yet accepted or ended."),
+		stray: desc("stray_packets_total",
+			"Datagrams dropped on the server's port for no connection (junk, scanners, packets of connections gone), by reason.",
+			"reason"),
 		migrations: desc("migrations_total",
 			"Changes of a client's underlay address (QUIC connection migration, NAT rebinding), over all sessions."),
 		sessTxPackets: desc("session_transmit_packets_total", "Packets sent to this client.", "peer"),
@@ -57,7 +64,7 @@ func NewServerCollector(src ServerSource, opts Options) *ServerCollector {
 // Describe implements prometheus.Collector.
 func (c *ServerCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.describe(ch)
-	for _, d := range []*prometheus.Desc{c.handshakes, c.migrations, c.sessTxPackets, c.sessTxBytes,
+	for _, d := range []*prometheus.Desc{c.handshakes, c.inFlight, c.stray, c.migrations, c.sessTxPackets, c.sessTxBytes,
 		c.sessRxPackets, c.sessRxBytes, c.sessDrops, c.sessExpiry} {
 		ch <- d
 	}
@@ -80,6 +87,10 @@ func (c *ServerCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, c.handshakes, st.Handshakes.Get(o), o.Result(), o.Reason())
 	}
 	c.collectHistogram(ch, st.HandshakeTimes)
+	gauge(ch, c.inFlight, float64(st.HandshakesInFlight))
+	for _, r := range quictun.StrayReasons() {
+		counter(ch, c.stray, st.Stray.Get(r), r.String())
+	}
 
 	var earliest time.Time
 	peers := make([]time.Time, 0, len(sessions))

@@ -115,6 +115,10 @@ func (c *Client) Run(ctx context.Context) error {
 	lastState := ""
 	for {
 		up, err := c.connectOnce(ctx)
+		if !up {
+			// Refused after the handshake (the exchange then fails), too.
+			err = busyError(err)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -137,6 +141,9 @@ func (c *Client) Run(ctx context.Context) error {
 		switch {
 		case up:
 			lastState = ""
+		case errors.Is(err, ErrServerBusy) && lastState != "busy":
+			c.log.Warn("server busy; redialling", "server", c.cfg.Server, "err", errString(err))
+			lastState = "busy"
 		case lastState == "":
 			c.log.Warn("server unreachable; redialling", "server", c.cfg.Server, "err", errString(err))
 			lastState = "unreachable"

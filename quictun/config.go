@@ -171,6 +171,10 @@ type ServerConfig struct {
 	// ExpiryWarning of its expiry, and Status lists them. Nil: the CAs'
 	// expiry is not watched.
 	CACerts []*x509.Certificate
+	// Handshakes bound the handshakes in flight: when clients must prove
+	// their address (QUIC Retry) and how many one source may have. The
+	// zero value: the defaults (HandshakeLimits).
+	Handshakes HandshakeLimits
 	// Logger receives the server's logs. Nil: slog.Default().
 	Logger *slog.Logger
 }

@@ -63,6 +63,22 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // revoked.
 var ErrRevoked = errors.New("the server says our certificate is revoked: ask the administrator for a new one")
 
+// ErrServerBusy is returned, wrapped with quic-go's error, by a dial that
+// the server refused with CONNECTION_REFUSED: too many handshakes at once
+// (its accept queue full, or too many in flight from our address), or the
+// server stopping. The client redials after its backoff.
+var ErrServerBusy = errors.New("the server is busy (too many clients connecting at once) and refused the connection")
+
+// busyError wraps err with ErrServerBusy if the server refused the
+// connection at the QUIC level, and returns it as is otherwise.
+func busyError(err error) error {
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.Remote && te.ErrorCode == quic.ConnectionRefused && !errors.Is(err, ErrServerBusy) {
+		return fmt.Errorf("%w: %w", ErrServerBusy, err)
+	}
+	return err
+}
+
 // TLS alerts (RFC 8446) that say the server did not accept our certificate.
 var certAlerts = map[uint8]string{
 	42:  "bad certificate",
@@ -95,6 +111,9 @@ func classifyDialError(err error, server string, req *certRequest) error {
 			return &PermanentError{Err: certRejected(server, alert, what, req, time.Now())}
 		}
 		return &PermanentError{Msg: fmt.Sprintf("TLS handshake with %s failed (alert %d)", server, alert), Err: err}
+	}
+	if busy := busyError(err); busy != err {
+		return busy
 	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote {

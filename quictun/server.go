@@ -61,6 +61,8 @@ type Server struct {
 	stats    serverStats  // handshakes, and the counters of sessions gone
 	certs    watchedCerts // the server's own certificate and the CAs
 	expiry   expiryWarner
+	guard    *handshakeGuard // handshakes in flight: Retry and the per-source limit
+	stray    *strayCounter   // datagrams for no connection, by reason
 
 	mu       sync.Mutex
 	sessions map[string]*session // by identity name; guarded by mu
@@ -89,8 +91,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		s.pc, s.gate, s.own = sock, sock.Gate(), true
 	}
+	s.guard = newHandshakeGuard(cfg.Handshakes, &s.stats, s.log)
+	s.stray = newStrayCounter(s.log)
 	s.tr = &quic.Transport{Conn: s.pc, ConnectionIDLength: connIDLen, StatelessResetKey: cfg.StatelessResetKey,
-		ConnContext: stampHandshakeStart}
+		ConnContext: s.guard.connContext, VerifySourceAddress: s.guard.verifySourceAddress, Tracer: s.stray}
 	qc := quicConfig(cfg.PacketSize, cfg.Keepalive, cfg.IdleTimeout, 5*time.Second)
 	ln, err := s.tr.Listen(logRefusals(cfg.TLS, s.log, newRateLimiter(10, 20), &s.stats), qc)
 	if err != nil {
@@ -158,12 +162,19 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 	defer s.cancel()
 	s.log.Info("listening", "addr", s.Addr(), "mode", s.mode.String(), "device", s.dev.Name(),
 		"mtu", s.cfg.MTU, "packet_size", s.cfg.PacketSize)
-	s.wg.Add(5)
+	s.wg.Add(6)
 	go s.readDevice()
 	go s.ageMACs()
 	go s.maintain()
 	go s.watchExpiry()
 	go s.policyClock()
+	go func() {
+		defer s.wg.Done()
+		s.stray.readNonQUIC(s.ctx, s.tr)
+	}()
+	// The loop does nothing but hand each connection to its goroutine:
+	// quic-go refuses clients whose handshake completed while its accept
+	// queue is full.
 	for {
 		conn, err := s.ln.Accept(s.ctx)
 		if err != nil {
@@ -173,6 +184,7 @@ func (s *Server) Serve(ctx context.Context, dev device.Device) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		s.guard.accepted(conn)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -202,6 +214,7 @@ func (s *Server) Close() error {
 // goroutines except the device reader's, which ends when the caller closes
 // the device.
 func (s *Server) shutdown() {
+	s.guard.closing.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	var all []*session

@@ -286,6 +286,20 @@ const (
 	// HandshakeAborted: the connection ended during the control exchange:
 	// the client went away.
 	HandshakeAborted
+	// HandshakeRetry: a client was asked to prove its address with a QUIC
+	// Retry before the handshake goes on (HandshakeLimits); the same
+	// client's attempt then counts again under its outcome, so this one
+	// is not an attempt's end but a step.
+	HandshakeRetry
+	// HandshakeSourceLimit: refused because its source had too many
+	// handshakes in flight (HandshakeLimits.MaxPerSource).
+	HandshakeSourceLimit
+	// HandshakeTimeout: the handshake did not complete in time (a
+	// half-open handshake: Initials that never finish).
+	HandshakeTimeout
+	// HandshakeAcceptQueueFull: the handshake completed but quic-go's
+	// accept queue was full, and quic-go refused the client.
+	HandshakeAcceptQueueFull
 
 	numHandshakeOutcomes
 )
@@ -305,6 +319,10 @@ var handshakeNames = [numHandshakeOutcomes][2]string{
 	HandshakeAddressInUse:        {"refused", CodeAddressInUse},
 	HandshakeProtocol:            {"failed", "protocol"},
 	HandshakeAborted:             {"failed", "aborted"},
+	HandshakeRetry:               {"retry", "address_validation"},
+	HandshakeSourceLimit:         {"refused", "source_limit"},
+	HandshakeTimeout:             {"failed", "handshake_timeout"},
+	HandshakeAcceptQueueFull:     {"refused", "accept_queue_full"},
 }
 
 // Result returns "success", "refused" (the server said no) or "failed"
@@ -506,10 +524,3 @@ func (st *serverStats) retire(ss *session) {
 // handshakeStartKey keys the time a connection's first packet arrived in
 // its context.
 type handshakeStartKey struct{}
-
-// stampHandshakeStart is the server transport's ConnContext: it records
-// when a client's first packet arrived, in the context every context of
-// the connection derives from, for the handshake-time histogram.
-func stampHandshakeStart(ctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
-	return context.WithValue(ctx, handshakeStartKey{}, time.Now()), nil
-}

@@ -141,6 +141,12 @@ type ServerStatus struct {
 	// absent if TLS.Certificates has none) and then its CAs (CertCA, from
 	// ServerConfig.CACerts). The clients' are in their SessionInfo.
 	Certificates []CertificateInfo
+	// HandshakesInFlight is the number of handshakes under way (first
+	// Initial received, not yet accepted or ended).
+	HandshakesInFlight int
+	// Stray counts the datagrams dropped on the server's port for no
+	// connection, by reason.
+	Stray StrayCounts
 }
 
 // Status returns a copy of the server's own counters.
@@ -148,6 +154,10 @@ func (s *Server) Status() ServerStatus {
 	var arr [64]*session
 	st := ServerStatus{Sessions: len(s.readySessions(arr[:0], nil)), Drops: s.Counters.Drops(),
 		HandshakeTimes: s.stats.handshakeTime.snapshot(), Certificates: s.certs.infos()}
+	if s.guard != nil { // nil on a hub without a socket (tests)
+		st.HandshakesInFlight, _ = s.guard.inFlight(netip.Addr{})
+		st.Stray = s.stray.snapshot()
+	}
 	for i := range st.Handshakes {
 		st.Handshakes[i] = s.stats.handshakes[i].Load()
 	}

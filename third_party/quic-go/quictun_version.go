@@ -8,4 +8,4 @@ const UpstreamVersion = "v0.65.0"
 
 // PatchSHA256 is the SHA-256, in hex, of third_party/quic-go.patch, the
 // patch applied to make this copy. It is quictun's addition to the copy.
-const PatchSHA256 = "25c00776add222ed71285aff4e2e15304509339835fff55cf07dcf7ea01503dc"
+const PatchSHA256 = "c19351decd8618fd4e4a246abebf22484917fefbe068fcf50f9bece243f8bc2b"

@@ -44,7 +44,10 @@ const MaxConnUnprocessedPackets = 256
 
 // MaxAcceptQueueSize is the maximum number of connections that the server queues for accepting.
 // If the queue is full, new connection attempts will be rejected.
-const MaxAcceptQueueSize = 32
+// quictun: 1024 rather than 32, so that a reconnect storm (every client of a
+// restarted server at once) is queued rather than refused after its handshake
+// completed; the queue holds pointers to connections that exist anyway.
+const MaxAcceptQueueSize = 1024
 
 // TokenValidity is the duration that a (non-retry) token is considered valid
 const TokenValidity = 24 * time.Hour
