@@ -138,10 +138,7 @@ func ReadCRL(file string) (*x509.RevocationList, error) {
 		return nil, fmt.Errorf("CRL file %s does not exist: check the path (quictun cert revoke and cert crl write <dir>/crl.pem)", file)
 	}
 	if err != nil {
-		data, err = readFile(file, "CRL")
-	}
-	if err != nil {
-		return nil, err
+		return nil, readError(err, file, "CRL")
 	}
 	return ParseCRL(data, file)
 }
@@ -158,6 +155,10 @@ func LoadCRL(file string, cas []*x509.Certificate) (*x509.RevocationList, error)
 	}
 	return crl, nil
 }
+
+// ErrCRLNotSignedByCA is wrapped by the error of a CRL that none of the
+// given CAs signed.
+var ErrCRLNotSignedByCA = errors.New("not signed by the CA")
 
 // CheckCRLSignature checks that one of cas (the CA certificates peers are
 // verified against) signed crl, read from file. A CRL from another CA is
@@ -180,8 +181,8 @@ func CheckCRLSignature(crl *x509.RevocationList, file string, cas []*x509.Certif
 	for i, ca := range cas {
 		names[i] = fmt.Sprintf("%q", ca.Subject.String())
 	}
-	return fmt.Errorf("%s is not signed by the CA (CRL issuer %q, CA %s): %v: make the CRL with the CA that signed the clients' certificates (quictun cert crl --dir <the CA's dir>)",
-		file, crl.Issuer.String(), strings.Join(names, ", "), firstErr)
+	return fmt.Errorf("%s is %w (CRL issuer %q, CA %s): %v: make the CRL with the CA that signed the clients' certificates",
+		file, ErrCRLNotSignedByCA, crl.Issuer.String(), strings.Join(names, ", "), firstErr)
 }
 
 // CRLStale reports whether crl is past its nextUpdate at now: its issuer

@@ -143,15 +143,21 @@ func isKeyType(t string) bool {
 // say what to do. what names the file's role ("certificate").
 func readFile(file, what string) ([]byte, error) {
 	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, readError(err, file, what)
+	}
+	return data, nil
+}
+
+// readError is readFile's message for err, which reading file failed with.
+func readError(err error, file, what string) error {
 	switch {
-	case err == nil:
-		return data, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s file %s does not exist: check the path (quictun cert ca / cert issue make them)", what, file)
+		return fmt.Errorf("%s file %s does not exist: check the path (quictun cert ca / cert issue make them)", what, file)
 	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("cannot read %s file %s: permission denied: run as a user that may read it, or fix its owner or mode", what, file)
+		return fmt.Errorf("cannot read %s file %s: permission denied: run as a user that may read it, or fix its owner or mode", what, file)
 	default:
-		return nil, fmt.Errorf("read %s file %s: %w", what, file, err)
+		return fmt.Errorf("read %s file %s: %w", what, file, err)
 	}
 }
 

@@ -130,6 +130,9 @@ func (s *serverCRL) loadLocked() error {
 	if statErr == nil {
 		s.seen = fi // a file that fails is not read again until it changes
 	}
+	if errors.Is(err, qcrypto.ErrCRLNotSignedByCA) {
+		err = fmt.Errorf("%w (quictun cert crl --dir <the CA's dir> writes one)", err)
+	}
 	if err != nil {
 		if s.loaded {
 			return fmt.Errorf("%w (the CRL read before stays in force)", err)
